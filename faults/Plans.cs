@@ -1,0 +1,99 @@
+// SPDX-License-Identifier: GPL-2.0-only
+namespace Iommufd.Faults;
+
+/// <summary>Decides, for one hit, whether it fails. Plans are pure functions of their inputs and
+/// their own seed so that the same run injects the same faults.</summary>
+public interface IFaultPlan
+{
+    bool Decide(string site, long siteHit, int threadId, long threadHit);
+    /// <summary>Canonical text form, part of a reproducer string.</summary>
+    string Describe();
+}
+
+/// <summary>Never fails.</summary>
+public sealed class NoFaults : IFaultPlan
+{
+    public bool Decide(string site, long siteHit, int threadId, long threadHit) => false;
+    public string Describe() => "none";
+}
+
+/// <summary>Fail the N-th hit counted per thread, over every site (like
+/// /proc/self/task/&lt;tid&gt;/fail-nth). Optionally restricted to one thread.</summary>
+public sealed class FailNth(long n, int? threadId = null) : IFaultPlan
+{
+    public long N { get; } = n >= 1 ? n : throw new ArgumentOutOfRangeException(nameof(n));
+    public bool Decide(string site, long siteHit, int tid, long threadHit) =>
+        (threadId is null || threadId == tid) && threadHit == N;
+    public string Describe() => threadId is null ? $"nth:{N}" : $"nth:{N}@{threadId}";
+}
+
+/// <summary>Fail exactly the listed (site, hit) pairs.</summary>
+public sealed class ExplicitFaults(IEnumerable<(string Site, long Hit)> list) : IFaultPlan
+{
+    private readonly HashSet<(string, long)> set = [.. list];
+    public bool Decide(string site, long siteHit, int threadId, long threadHit) => set.Contains((site, siteHit));
+    public string Describe() =>
+        "list:" + string.Join(',', set.OrderBy(p => p.Item1, StringComparer.Ordinal).ThenBy(p => p.Item2)
+                                     .Select(p => $"{p.Item1}#{p.Item2}"));
+}
+
+/// <summary>Each hit of a site fails with the site's probability; the decision is a hash of
+/// (seed, site, hit), so it does not depend on the order threads reach sites.</summary>
+public sealed class ProbabilisticFaults(ulong seed, IReadOnlyDictionary<string, double> perSite, double otherwise = 0) : IFaultPlan
+{
+    public bool Decide(string site, long siteHit, int threadId, long threadHit)
+    {
+        double p = perSite.TryGetValue(site, out var v) ? v : otherwise;
+        if (p <= 0) return false;
+        ulong h = Mix(seed ^ Fnv(site) ^ Mix((ulong)siteHit));
+        return (h >> 11) * (1.0 / (1UL << 53)) < p;
+    }
+
+    public string Describe() =>
+        $"prob:{seed}:{otherwise.ToString("R", System.Globalization.CultureInfo.InvariantCulture)}" +
+        string.Concat(perSite.OrderBy(kv => kv.Key, StringComparer.Ordinal)
+            .Select(kv => $",{kv.Key}={kv.Value.ToString("R", System.Globalization.CultureInfo.InvariantCulture)}"));
+
+    private static ulong Fnv(string s)
+    {
+        ulong h = 14695981039346656037UL;
+        foreach (char c in s) { h ^= c; h *= 1099511628211UL; }
+        return h;
+    }
+
+    private static ulong Mix(ulong z)
+    {
+        z += 0x9E3779B97F4A7C15UL;
+        z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9UL;
+        z = (z ^ (z >> 27)) * 0x94D049BB133111EBUL;
+        return z ^ (z >> 31);
+    }
+}
+
+/// <summary>The injector: counts hits per site and per thread and asks the plan.</summary>
+public sealed class FaultInjector(IFaultPlan plan) : IFaultInjector
+{
+    private readonly object gate = new();
+    private readonly Dictionary<string, long> hits = new(StringComparer.Ordinal);
+    private readonly Dictionary<int, long> threadHits = [];
+    private readonly List<InjectedFault> injected = [];
+
+    public IFaultPlan Plan { get; } = plan;
+    public IReadOnlyList<InjectedFault> Injected { get { lock (gate) return injected.ToArray(); } }
+    public IReadOnlyDictionary<string, long> Hits { get { lock (gate) return new Dictionary<string, long>(hits); } }
+
+    /// <summary>Hits counted so far on one thread (fail-nth's counter).</summary>
+    public long ThreadHits(int threadId) { lock (gate) return threadHits.GetValueOrDefault(threadId); }
+
+    public bool ShouldFail(string site, int threadId)
+    {
+        lock (gate)
+        {
+            long siteHit = hits[site] = hits.GetValueOrDefault(site) + 1;
+            long threadHit = threadHits[threadId] = threadHits.GetValueOrDefault(threadId) + 1;
+            if (!Plan.Decide(site, siteHit, threadId, threadHit)) return false;
+            injected.Add(new InjectedFault(site, siteHit, threadId, threadHit));
+            return true;
+        }
+    }
+}
