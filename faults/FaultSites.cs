@@ -13,8 +13,10 @@ public static class FaultSites
     /// <summary>A kmalloc/kzalloc issued by the named function (temp_kmalloc names its attempts).</summary>
     public static string Alloc(string function) => "alloc@" + function;
 
-    public const string XaNodeAllocAtomic = "xa.node_alloc_atomic";
-    public const string XasNomem = "xa.xas_nomem";
+    /// <summary>The xarray's node allocation under xa_lock (GFP_NOWAIT).</summary>
+    public const string XaNodeAllocAtomic = "alloc@xa_node_atomic";
+    /// <summary>The xarray's node allocation in xas_nomem (GFP_KERNEL, outside the lock).</summary>
+    public const string XasNomem = "alloc@xas_nomem";
     public const string IommuMapMock = "iommu_map@mock";
     public const string IommuMapPageTable = "iommu_map@pagetable";
     public const string GupFail = "gup.fail";

@@ -17,8 +17,10 @@ public sealed class atomic_long_t
 }
 
 /// <summary><c>struct kref</c>: a reference count whose last put calls a release function.</summary>
-public sealed class kref
+public sealed class kref(object? container = null)
 {
+    /// <summary>The structure this kref is embedded in (for container_of).</summary>
+    public object? Container { get; } = container;
     internal int refcount;
     public int Value => Volatile.Read(ref refcount);
 }

@@ -142,6 +142,9 @@ public abstract partial class KernelApi(FakeKernel kernel)
         return Interlocked.CompareExchange(ref v.counter, @new, old);
     }
 
+    /// <summary>container_of(kref, T, kref).</summary>
+    protected static T container_of<T>(kref k) where T : class => (T)k.Container!;
+
     protected void kref_init(kref k) => Volatile.Write(ref k.refcount, 1);
     protected void kref_get(kref k)
     {

@@ -40,7 +40,8 @@ public sealed class iopt_area
 /// <summary>struct iopt_pages: the pinned-page list of one linear chunk of user VA.</summary>
 public sealed class iopt_pages
 {
-    public readonly kref kref = new();
+    public iopt_pages() => kref = new kref(this);
+    public readonly kref kref;
     public readonly mutex mutex = new("iopt_pages.mutex");
     public ulong npages;
     public ulong npinned;
