@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: GPL-2.0-only
-// Port of pages.c lines 259-515 and 623-685: struct pfn_batch and its operations, moving PFNs
+// Port of pages.c lines 259-515 and 623-690: struct pfn_batch and its operations, moving PFNs
 // between a batch and an iommu_domain, unpinning a batch, and copying data through a batch.
 using Iommufd.Model.Kernel;
 
