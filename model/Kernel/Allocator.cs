@@ -24,7 +24,8 @@ public sealed record LiveAllocation(string Site, long Bytes, string What, long S
 /// the fault injector may fail, like failslab with fail-nth; per-site counts of attempts, failures
 /// and live blocks; byte blocks (<see cref="KMem"/>) with use-after-free and bounds checks; typed
 /// structure allocations (<c>kzalloc(sizeof(*p))</c>) tracked by identity; kfree(NULL) is a no-op;
-/// double free, freeing a stack buffer or an interior pointer are reported; allocations larger
+/// double free, freeing a stack buffer or an interior pointer are reported; kmalloc(0)
+/// returns ZERO_SIZE_PTR (not counted, ignored by kfree) without consulting the fault injector; allocations larger
 /// than KMALLOC_MAX_SIZE (4 MiB) fail. Does not model: slab caches, memcg charging of
 /// __GFP_ACCOUNT, reclaim, actual memory pressure (only injected failures happen).
 /// </summary>
@@ -62,8 +63,13 @@ public sealed class Allocator(Checks checks, Func<string, bool> shouldFail)
         return fail;
     }
 
+    /// <summary>ZERO_SIZE_PTR: what kmalloc(0) returns; non-NULL, holds no bytes, kfree ignores it.</summary>
+    public Ptr<byte> ZERO_SIZE_PTR { get; } = new(new KMem([], KMemKind.ZeroSize, "ZERO_SIZE_PTR"), 0);
+
     public Ptr<byte> kmalloc(ulong size, gfp_t flags, string site)
     {
+        if (size == 0)
+            return ZERO_SIZE_PTR;
         if (Fails(site, size > long.MaxValue ? long.MaxValue : (long)size))
         {
             if ((flags & gfp_t.__GFP_NOWARN) == 0 && size > KMALLOC_MAX_SIZE)
@@ -90,6 +96,8 @@ public sealed class Allocator(Checks checks, Func<string, bool> shouldFail)
         if (p.IsNull)
             return;
         var mem = p.Mem!;
+        if (mem.Kind == KMemKind.ZeroSize)
+            return;
         if (mem.Kind != KMemKind.Heap)
         {
             checks.Report(CheckKind.FakeMisuse, caller, $"kfree of non-heap memory {mem.Site}");

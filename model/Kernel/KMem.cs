@@ -42,7 +42,7 @@ public sealed class KMem
     }
 }
 
-public enum KMemKind { Heap, Stack, Frame }
+public enum KMemKind { Heap, Stack, Frame, ZeroSize }
 
 /// <summary>A memory-safety error of the model (what KASAN would report in the kernel).</summary>
 public sealed class KernelMemoryFault(string message) : Exception(message);
