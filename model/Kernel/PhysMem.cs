@@ -109,7 +109,7 @@ public sealed partial class PhysMem(FakeKernel kernel)
                 result[i] = pfn;
             }
         }
-        var rng = new SplitMix(seed);
+        var rng = new PhysMemMix(seed);
         for (int i = count - 1; i > 0; i--)
         {
             int j = (int)(rng.Next() % (ulong)(i + 1));
@@ -270,7 +270,7 @@ public sealed partial class PhysMem(FakeKernel kernel)
     /// <summary>The byte a never-written frame holds at <paramref name="offset"/>.</summary>
     public static byte InitialByte(ulong pfn, int offset)
     {
-        ulong word = SplitMix.Mix(pfn * (ulong)(FrameSize / 8) + (ulong)(offset >> 3));
+        ulong word = PhysMemMix.Mix(pfn * (ulong)(FrameSize / 8) + (ulong)(offset >> 3));
         return (byte)(word >> ((offset & 7) * 8));
     }
 
@@ -293,7 +293,7 @@ public sealed partial class PhysMem(FakeKernel kernel)
         {
             var data = new byte[FrameSize];
             for (int i = 0; i < FrameSize; i += 8)
-                BinaryPrimitives.WriteUInt64LittleEndian(data.AsSpan(i), SplitMix.Mix(pfn * (ulong)(FrameSize / 8) + (ulong)(i >> 3)));
+                BinaryPrimitives.WriteUInt64LittleEndian(data.AsSpan(i), PhysMemMix.Mix(pfn * (ulong)(FrameSize / 8) + (ulong)(i >> 3)));
             s.Contents = new KMem(data, KMemKind.Frame, $"pfn {pfn:x}") { Freed = s.Freed };
             materialised++;
         }
@@ -420,7 +420,7 @@ public sealed partial class PhysMem(FakeKernel kernel)
 }
 
 /// <summary>SplitMix64: the deterministic generator of the memory fakes (seeded, no global state).</summary>
-internal struct SplitMix(ulong seed)
+internal struct PhysMemMix(ulong seed)
 {
     private ulong state = seed;
 

@@ -153,6 +153,33 @@ public class GupTests
     }
 
     [Fact]
+    public void Remote_WithLockedZero_IsMisuse()
+    {
+        var (k, api, proc) = MmFixture.Make();
+        var mm = proc.mm!;
+        mm.Space.MapNewRun(Base, 1);
+        int locked = 0;
+        api.mmap_read_lock(mm);
+        Assert.Equal(1L, api.pin_user_pages_remote(mm, Base, 1, 0, MmFixture.PageArray(1), null, ref locked));
+        api.mmap_read_unlock(mm);
+        Assert.Single(k.Checks.Violations, v => v.Kind == CheckKind.FakeMisuse && v.Message.Contains("*locked == 0"));
+    }
+
+    [Fact]
+    public void Remote_GupFailAndShortSites_ApplyToo()
+    {
+        var (k, api, proc) = MmFixture.Make((FaultSites.GupFail, 1), (FaultSites.GupShort, 1));
+        var mm = proc.mm!;
+        mm.Space.MapNewRun(Base, 4);
+        var pages = MmFixture.PageArray(4);
+        api.mmap_read_lock(mm);
+        Assert.Equal(-(long)KernelApi.ENOMEM, api.pin_user_pages_remote_nolocked(mm, Base, 4, 0, pages));
+        Assert.Equal(2L, api.pin_user_pages_remote_nolocked(mm, Base, 4, 0, pages));
+        api.mmap_read_unlock(mm);
+        Assert.Equal(2L, k.Phys.TotalPins);
+    }
+
+    [Fact]
     public void Remote_OnAnMmWithoutUsers_IsMisuseAndFaults()
     {
         var (k, api, proc) = MmFixture.Make();

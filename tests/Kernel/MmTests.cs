@@ -155,6 +155,30 @@ public class MmTests
     }
 
     [Fact]
+    public void MmgetNotZero_OfAFreedMm_IsMisuse()
+    {
+        var (k, api, proc) = MmFixture.Make();
+        var mm = proc.mm!;
+        k.ExitTask(proc);
+        Assert.True(mm.Freed);
+        Assert.False(api.mmget_not_zero(mm));
+        var v = Assert.Single(k.Checks.Violations);
+        Assert.Equal((CheckKind.FakeMisuse, "mmget_not_zero"), (v.Kind, v.Function));
+    }
+
+    [Fact]
+    public void KthreadExitingInsideKthreadUseMm_Warns_AndLeaksTheMmCount()
+    {
+        var (k, api, proc) = MmFixture.Make();
+        var kt = k.CreateKthread();
+        k.SetCurrent(kt);
+        api.kthread_use_mm(proc.mm!);
+        k.ExitTask(kt);
+        Assert.Single(k.Checks.Violations, v => v.Kind == CheckKind.Warn && v.Function == "do_exit");
+        Assert.Single(k.ReferenceImbalances(), s => s.Contains("mm_count 2, expected 1"));
+    }
+
+    [Fact]
     public void MmapLocks_GoThroughTheExecutionContext_WithTheMmapLockClass()
     {
         var (k, api, proc) = MmFixture.Make();
