@@ -5,7 +5,9 @@ namespace Iommufd.Model.Kernel;
 /// One VMA of a user address space: a page-aligned range [Start, End) with a protection, a
 /// "movable" flag and a backing that gives the PFN of each page. The backing is a PFN-contiguous
 /// run, or an explicit PFN list (the same PFN may appear more than once), plus sparse per-page
-/// overrides recording pages that migration moved to a new frame.
+/// overrides recording pages that migration moved to a new frame. Migration updates the overrides
+/// under the address space's lock: while other threads may pin, read PFNs through
+/// <see cref="AddressSpace.TryTranslate(ulong, out ulong, out bool)"/> rather than <see cref="PfnAt"/>.
 /// </summary>
 public sealed class Vma
 {

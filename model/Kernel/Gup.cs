@@ -133,7 +133,7 @@ public sealed class Gup(FakeKernel kernel)
                     break;
                 if (longterm && movable && phys.PinCountLocked(pfn) == 0)
                 {
-                    ulong newPfn = phys.MigrateLocked(pfn);
+                    ulong newPfn = phys.MigrateLocked(pfn, mm.Space);
                     migrations.Add(new MigrationEvent(pfn, newPfn));
                     pfn = newPfn;
                 }

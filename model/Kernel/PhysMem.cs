@@ -386,9 +386,10 @@ public sealed partial class PhysMem(FakeKernel kernel)
     /// <summary>
     /// Migrates an unpinned frame: allocates a new frame, copies the contents, moves every mapping
     /// of the old PFN in every registered address space to the new one (the rmap walk), frees the
-    /// old frame. Must be called with <see cref="Gate"/> held. Returns the new PFN.
+    /// old frame. <paramref name="requester"/>, the space GUP walked, is remapped even if it is
+    /// not registered (a detached mm). Must be called with <see cref="Gate"/> held. Returns the new PFN.
     /// </summary>
-    internal ulong MigrateLocked(ulong oldPfn)
+    internal ulong MigrateLocked(ulong oldPfn, AddressSpace requester)
     {
         ulong newPfn = checked(nextPfn);
         nextPfn = newPfn + 1;
@@ -411,6 +412,8 @@ public sealed partial class PhysMem(FakeKernel kernel)
         }
         foreach (var space in spaces)
             space.RemapPfn(oldPfn, newPfn);
+        if (!spaces.Contains(requester))
+            requester.RemapPfn(oldPfn, newPfn);
         FreeLocked(oldPfn, "migrate_pages");
         migrations++;
         return newPfn;

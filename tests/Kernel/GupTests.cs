@@ -265,6 +265,22 @@ public class GupTests
     }
 
     [Fact]
+    public void Migration_RemapsADetachedMmToo()
+    {
+        var (k, api, _) = MmFixture.Make();
+        var mm = new mm_struct();
+        ulong old = k.Phys.AllocFrame();
+        mm.Space.MapRun(Base, 1, old, movable: true);
+        var pages = MmFixture.PageArray(1);
+        api.mmap_read_lock(mm);
+        Assert.Equal(1L, api.pin_user_pages_remote_nolocked(mm, Base, 1, KernelApi.FOLL_LONGTERM, pages));
+        api.mmap_read_unlock(mm);
+        Assert.NotEqual(old, pages[0].Pfn);
+        Assert.Equal(pages[0].Pfn, mm.Space.Translate(Base));
+        Assert.Empty(k.Checks.Violations);
+    }
+
+    [Fact]
     public void Migration_MovesEveryAliasOfTheFrame()
     {
         var (k, api, proc) = MmFixture.Make();
