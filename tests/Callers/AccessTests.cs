@@ -38,14 +38,46 @@ public sealed class AccessTests
         var mock = env.NewMockDomain();
         Assert.Equal(0, env.Ioas.iopt_table_add_domain(mock));
         Assert.Equal([1, 1, 1, 1], Enumerable.Range(0, 4).Select(i => env.PinCount(U + (ulong)i * P)));
-        env.Ioas.iopt_table_remove_domain(mock);
-        Assert.Equal(2L, env.TotalPins);
 
+        // Unpin while the domain holds the pages: the access's pins are not dropped twice.
         Assert.Equal(0, access.Unpin(id));
         Assert.Equal(-KernelApi.ENOENT, access.Unpin(id));
-        Assert.Equal(0L, env.TotalPins);
+        Assert.Equal(4L, env.TotalPins);
         Assert.Equal(0U, Assert.Single(env.Ioas.Areas()).num_accesses);
+        env.Ioas.iopt_table_remove_domain(mock);
+        Assert.Equal(0L, env.TotalPins);
         env.TearDownAndAssertClean(mock);
+    }
+
+    /// <summary>
+    /// A known v6.2 defect, reproduced by the faithful port: detaching the last domain while an
+    /// access holds pages in the middle of a PFN-contiguous area unpins the wrong page.
+    /// batch_clear_carry() writes npfns[0] before reading npfns[end - 1], so with a one-run batch
+    /// the carry restarts at the run's first PFN instead of after the unpinned part; the page
+    /// after the access stays pinned and the access's last page loses its pin. This test pins
+    /// the v6.2 observable so that a change of the port's behaviour is noticed.
+    /// </summary>
+    [Fact]
+    public void V6_2_defect_detach_with_an_access_mid_area_unpins_the_wrong_page()
+    {
+        var (env, access) = WithAccess();
+        env.MapUser(U, 4);
+        ulong iova = 0x100000;
+        Assert.Equal(0, env.Ioas.iopt_map_user_pages(ref iova, U, 4 * P, RW, 0));
+        Assert.Equal(0, access.Pin(iova + P, 2 * P, 0, out uint id));
+        var mock = env.NewMockDomain();
+        Assert.Equal(0, env.Ioas.iopt_table_add_domain(mock));
+
+        env.Ioas.iopt_table_remove_domain(mock);
+        // Correct would be 0,1,1,0.
+        Assert.Equal([0, 1, 0, 1], Enumerable.Range(0, 4).Select(i => env.PinCount(U + (ulong)i * P)));
+        Assert.Equal(0, env.Kernel.Checks.Count);
+
+        // The access's unpin then drops a pin the page no longer has.
+        Assert.Equal(0, access.Unpin(id));
+        var misuse = Assert.Single(env.Kernel.Checks.Violations);
+        Assert.Equal(CheckKind.FakeMisuse, misuse.Kind);
+        Assert.Equal(1L, env.TotalPins);
     }
 
     [Fact]

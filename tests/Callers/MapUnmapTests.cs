@@ -178,7 +178,7 @@ public sealed class MapUnmapTests
         Assert.Equal(0, env.Ioas.iopt_map_user_pages(ref src, U, 4 * P, RW, 0));
 
         ulong copy = 0;
-        Assert.Equal(0, dst.iopt_copy_iova(env.Ioas, src + P, 2 * P, ref copy, RW, IoPagetable.IOPT_ALLOC_IOVA));
+        Assert.Equal(0, dst.iopt_copy_iova(env.Ioas, src, 2 * P, ref copy, RW, IoPagetable.IOPT_ALLOC_IOVA));
         var srcArea = Assert.Single(env.Ioas.Areas());
         var dstArea = Assert.Single(dst.Areas());
         Assert.Same(srcArea.pages, dstArea.pages);
@@ -186,17 +186,18 @@ public sealed class MapUnmapTests
         for (ulong i = 0; i < 4; i++)
             Assert.Equal(1, env.PinCount(U + i * P));
         Assert.Equal(2 * P, CallersEnv.MappedBytes(pt));
-        Assert.Equal(KernelApi.PAGE_SIZE * env.PfnAt(U + P), CallersEnv.IovaToPhys(pt, copy));
+        Assert.Equal(KernelApi.PAGE_SIZE * env.PfnAt(U + P), CallersEnv.IovaToPhys(pt, copy + P));
 
         // A gap in the source range: -ENOENT and nothing left behind.
         ulong none = 0;
         Assert.Equal(-KernelApi.ENOENT, dst.iopt_copy_iova(env.Ioas, src, 8 * P, ref none, RW, IoPagetable.IOPT_ALLOC_IOVA));
         Assert.Single(dst.Areas());
 
-        // The source goes away; the copy keeps the middle pages pinned.
+        // The source goes away; the copy keeps its two pages pinned. (A copy of the middle pages
+        // would hit the v6.2 carry defect, see AccessTests.V6_2_defect_*.)
         Assert.Equal(0, env.Ioas.iopt_unmap_all(out _));
-        Assert.Equal(0, env.PinCount(U));
-        Assert.Equal(1, env.PinCount(U + P));
+        Assert.Equal([1, 1, 0, 0], Enumerable.Range(0, 4).Select(i => env.PinCount(U + (ulong)i * P)));
+        Assert.Equal(0UL, CallersEnv.MappedBytes(mock));
         Assert.Equal(0, dst.TearDown());
         env.TearDownAndAssertClean(mock, pt);
     }
