@@ -99,6 +99,8 @@ public sealed class FaultTests
             if (!plan.Fired)
             {
                 Assert.Equal(0, rc);
+                // The body crosses many fault sites (allocations, GUP, accounting, iommu_map...).
+                Assert.True(n > 20, $"only {n - 1} fault points were reached");
                 return;
             }
         }
