@@ -85,7 +85,7 @@ public sealed partial class rb_root_cached
     public IEnumerable<interval_tree_node> Nodes => new NodeEnumerable(this);
 
     // ---- use detector ----------------------------------------------------------------------
-    private void EnterWrite(string operation)
+    internal void EnterWrite(string operation)
     {
         int was = Interlocked.CompareExchange(ref inUse, -1, 0);
         if (was != 0)
@@ -93,9 +93,9 @@ public sealed partial class rb_root_cached
                 (was < 0 ? "was changing it" : "was reading it"));
     }
 
-    private void ExitWrite() => Volatile.Write(ref inUse, 0);
+    internal void ExitWrite() => Volatile.Write(ref inUse, 0);
 
-    private void EnterRead(string operation)
+    internal void EnterRead(string operation)
     {
         while (true)
         {
@@ -107,7 +107,7 @@ public sealed partial class rb_root_cached
         }
     }
 
-    private void ExitRead() => Interlocked.Decrement(ref inUse);
+    internal void ExitRead() => Interlocked.Decrement(ref inUse);
 
     private static void CheckRange(string operation, ulong start, ulong last)
     {
