@@ -12,7 +12,10 @@ namespace Iommufd.Model.Kernel;
 /// first node after that span; both null once the walk is in its final span. Like the kernel it
 /// keeps pointers to tree nodes and reads them again in next(); it does not notice a tree that
 /// changed between calls (a removed remembered node does make the next tree query throw
-/// <see cref="KernelListCorruption"/>). Does not model: anything beyond these fields.
+/// <see cref="KernelListCorruption"/>). Kept as v6.2 behaves although pages.c never relies on it:
+/// advance() past last_index only sets is_hole = -1 and keeps the remembered nodes, so a next()
+/// after it resumes with the used span that followed the last hole; next() after the walk ended
+/// on its own stays done. Does not model: anything beyond these fields.
 /// </summary>
 public sealed partial class interval_tree_span_iter
 {
