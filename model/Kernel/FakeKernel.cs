@@ -10,14 +10,22 @@ namespace Iommufd.Model.Kernel;
 /// </summary>
 public sealed partial class FakeKernel
 {
-    public FakeKernel(IFaultInjector? faults = null, Func<Checks, IExecutionContext>? exec = null)
+    public FakeKernel(IFaultInjector? faults = null, Func<Checks, IExecutionContext>? exec = null,
+        IEnumerable<string>? patches = null)
     {
+        Patches = new SortedSet<string>(patches ?? [], StringComparer.Ordinal);
+        foreach (var p in Patches)
+            if (!Port.ModelPatches.IsKnown(p))
+                throw new ArgumentException($"unknown model patch '{p}' (known: {string.Join(", ", Port.ModelPatches.All.Keys)})");
         Checks = new Checks();
         Faults = faults ?? new FaultInjector(new NoFaults());
         Exec = exec is null ? new PlainExecutionContext(Checks) : exec(Checks);
         Allocator = new Allocator(Checks, ShouldFail);
         Phys = new PhysMem(this);
     }
+
+    /// <summary>The named model patches switched on for this kernel (none: the seed as released).</summary>
+    public IReadOnlySet<string> Patches { get; }
 
     public Checks Checks { get; }
     public IFaultInjector Faults { get; }

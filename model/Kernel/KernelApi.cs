@@ -42,6 +42,10 @@ public abstract partial class KernelApi(FakeKernel kernel)
     /// <summary>The test-config tunable TEMP_MEMORY_LIMIT resolves to (default 65536).</summary>
     protected ulong iommufd_test_memory_limit => Kernel.iommufd_test_memory_limit;
 
+    /// <summary>True if the named model patch is on. The port keeps the seed's code on the
+    /// default path; a patch is an alternative next to it, named in <see cref="Port.ModelPatches"/>.</summary>
+    protected bool PATCHED(string patch) => Kernel.Patches.Contains(patch);
+
     // ---- checks --------------------------------------------------------------------------
     /// <summary>WARN_ON(cond): evaluates to cond; reports it naming the calling function.</summary>
     protected bool WARN_ON(bool condition, [CallerMemberName] string function = "")
