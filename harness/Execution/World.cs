@@ -1,0 +1,547 @@
+// SPDX-License-Identifier: GPL-2.0-only
+using Iommufd.Faults;
+using Iommufd.Harness.Generation;
+using Iommufd.Model.Callers;
+using Iommufd.Model.Kernel;
+using Iommufd.Model.Port;
+
+namespace Iommufd.Harness.Execution;
+
+/// <summary>What one operation did: its kernel return code (0 or -errno), whether it was skipped
+/// because a handle it names does not exist, and a short note for reports.</summary>
+public sealed record StepResult(int Rc, bool Skipped = false, string Note = "")
+{
+    public static readonly StepResult Skip = new(0, true, "skipped: no such object");
+    public override string ToString() => Skipped ? Note : Rc == 0 ? (Note.Length > 0 ? $"ok ({Note})" : "ok") : $"rc={Rc}{(Note.Length > 0 ? $" ({Note})" : "")}";
+}
+
+/// <summary>
+/// One simulated system: a fake kernel with the port and its callers, and the objects the
+/// operations created. <see cref="Apply"/> performs one operation the way the kernel's callers
+/// would, as the task that would perform it (process 0 issues the ioctls; a region's own process
+/// creates its pages; rw runs in the context the operation names). Nothing is static, nothing is
+/// random: the same operations on the same plan give the same run.
+/// </summary>
+public sealed class World
+{
+    public const ulong PAGE_SIZE = KernelApi.PAGE_SIZE;
+    private const ulong UserBase = 0x10_0000_0000UL;
+    private const ulong HugeAlign = 512 * PAGE_SIZE;
+
+    private readonly Dictionary<int, ulong> nextVa = [];
+    private int nextId;
+
+    public World(IFaultInjector faults, IEnumerable<string>? patches = null, Func<Checks, IExecutionContext>? exec = null)
+    {
+        Faults = faults;
+        Kernel = new FakeKernel(faults, exec, patches);
+        Port = new Pages(Kernel);
+        var p0 = Kernel.CreateProcess("p0", memlockLimit: 1UL << 30);
+        Processes.Add(new ProcessHandle(0, p0));
+        Kernel.SetCurrent(p0);
+        Kthread = Kernel.CreateKthread("iommufd-kthread");
+    }
+
+    public FakeKernel Kernel { get; }
+    public Pages Port { get; }
+    public IFaultInjector Faults { get; }
+    public task_struct Kthread { get; }
+
+    public List<ProcessHandle> Processes { get; } = [];
+    public List<RegionHandle> Regions { get; } = [];
+    public List<PagesHandle> PagesList { get; } = [];
+    public List<IoptHandle> Iopts { get; } = [];
+    public List<AreaHandle> Areas { get; } = [];
+    public List<DomainHandle> Domains { get; } = [];
+    public List<AccessHandle> Accesses { get; } = [];
+    public List<PinHandle> Pins { get; } = [];
+
+    /// <summary>The control process (issues the ioctls).</summary>
+    public ProcessHandle Control => Processes[0];
+
+    private static T? Pick<T>(List<T> list, int index) where T : class =>
+        list.Count == 0 ? null : list[(int)((uint)index % (uint)list.Count)];
+
+    private int NewId() => ++nextId;
+
+    private void RunAs(task_struct task) => Kernel.SetCurrent(task);
+
+    /// <summary>Performs one operation and returns what it did.</summary>
+    public StepResult Apply(Op op)
+    {
+        RunAs(Control.Task);
+        return op switch
+        {
+            NewProcess o => DoNewProcess(o),
+            MapUserMemory o => DoMapUserMemory(o),
+            UserWrite o => DoUserWrite(o),
+            CreatePages o => DoCreatePages(o),
+            PutPages o => DoPutPages(o),
+            CreateIopt => DoCreateIopt(),
+            MapArea o => DoMapArea(o),
+            CopyArea o => DoCopyArea(o),
+            UnmapArea o => DoUnmapArea(o),
+            UnmapRange o => DoUnmapRange(o),
+            AttachDomain o => DoAttach(o),
+            DetachDomain o => DoDetach(o),
+            SetLargePages o => DoSetLargePages(o),
+            SplitArea o => DoSplit(o),
+            CreateAccess o => DoCreateAccess(o),
+            DestroyAccess o => DoDestroyAccess(o),
+            AccessPin o => DoPin(o),
+            AccessUnpin o => DoUnpin(o),
+            AccessRw o => DoRw(o),
+            ProcessExit o => DoExit(o),
+            SetRlimit o => DoSetRlimit(o),
+            SetCapIpcLock o => DoSetCap(o),
+            SetTempMemoryLimit o => DoSetTempLimit(o),
+            _ => throw new ArgumentOutOfRangeException(nameof(op), op, "unknown operation"),
+        };
+    }
+
+    // ---- processes and memory ----------------------------------------------------------------
+
+    private StepResult DoNewProcess(NewProcess o)
+    {
+        var t = Kernel.CreateProcess($"p{Processes.Count}", o.SameUser ? Control.Task.User : null,
+            o.RlimitMemlockBytes, o.CapIpcLock);
+        Processes.Add(new ProcessHandle(Processes.Count, t));
+        return new StepResult(0, Note: $"process {Processes.Count - 1}");
+    }
+
+    private StepResult DoMapUserMemory(MapUserMemory o)
+    {
+        var proc = Pick(Processes, o.Process);
+        if (proc is null || proc.Exited || o.Segments.Count == 0)
+            return StepResult.Skip;
+        var space = proc.Task.mm!.Space;
+        ulong va = nextVa.TryGetValue(proc.Id, out var v) ? v : UserBase;
+        if (o.Segments.Any(s => s.Kind == SegmentKind.HugeRun))
+            va = (va + HugeAlign - 1) & ~(HugeAlign - 1);
+        ulong baseVa = va;
+        foreach (var seg in o.Segments)
+        {
+            ulong n = Math.Max(1, seg.Pages);
+            switch (seg.Kind)
+            {
+                case SegmentKind.Run:
+                    space.MapNewRun(va, n, 1, !seg.ReadOnly, seg.Movable);
+                    break;
+                case SegmentKind.HugeRun:
+                    if (va % HugeAlign != 0)
+                        va = (va + HugeAlign - 1) & ~(HugeAlign - 1);
+                    space.MapNewRun(va, n, 512, !seg.ReadOnly, seg.Movable);
+                    break;
+                case SegmentKind.Scattered:
+                    space.MapNewScattered(va, (int)n, (ulong)NewId(), !seg.ReadOnly, seg.Movable);
+                    break;
+                case SegmentKind.Hole:
+                    break;
+                case SegmentKind.Alias:
+                    // Re-map the frames at the start of the region (one frame at two addresses).
+                    ulong src = baseVa;
+                    ulong count = Math.Min(n, (va - baseVa) / PAGE_SIZE);
+                    if (count == 0)
+                        break;
+                    space.MapAlias(va, src, count, !seg.ReadOnly);
+                    n = count;
+                    break;
+            }
+            va += n * PAGE_SIZE;
+        }
+        nextVa[proc.Id] = va + 16 * PAGE_SIZE; // a guard gap between regions
+        var region = new RegionHandle(NewId(), proc, baseVa, va - baseVa, o.Segments);
+        Regions.Add(region);
+        return new StepResult(0, Note: $"region {region.Id} at {baseVa:x}+{va - baseVa:x}");
+    }
+
+    private StepResult DoUserWrite(UserWrite o)
+    {
+        var region = Pick(Regions, o.Region);
+        if (region is null || region.Owner.Exited || region.Length == 0)
+            return StepResult.Skip;
+        ulong off = o.Offset % region.Length;
+        ulong len = Math.Min(Math.Max(1, o.Length), region.Length - off);
+        var data = PatternBytes(o.Seed, (int)len);
+        var buffer = new Ptr<byte>(KMem.Stack((long)len, "user_write"), 0);
+        data.CopyTo(buffer.AsSpan((long)len));
+        RunAs(region.Owner.Task);
+        ulong notCopied = Kernel.UserCopy.CopyToUser(region.BaseVa + off, buffer, len);
+        RunAs(Control.Task);
+        return new StepResult(notCopied == 0 ? 0 : -KernelApi.EFAULT, Note: $"{len - notCopied} bytes");
+    }
+
+    /// <summary>Deterministic bytes for writes, from a seed.</summary>
+    public static byte[] PatternBytes(int seed, int length)
+    {
+        var bytes = new byte[length];
+        ulong x = (ulong)(uint)seed * 0x9E3779B97F4A7C15UL + 1;
+        for (int i = 0; i < length; i++)
+        {
+            x ^= x << 13; x ^= x >> 7; x ^= x << 17;
+            bytes[i] = (byte)x;
+        }
+        return bytes;
+    }
+
+    // ---- pages and areas ---------------------------------------------------------------------
+
+    private StepResult DoCreatePages(CreatePages o)
+    {
+        var region = Pick(Regions, o.Region);
+        if (region is null || region.Owner.Exited)
+            return StepResult.Skip;
+        ulong uptr, length;
+        if (o.RawUptr)
+        {
+            uptr = o.Offset;
+            length = o.Length;
+        }
+        else
+        {
+            ulong off = region.Length == 0 ? 0 : o.Offset % region.Length;
+            uptr = region.BaseVa + off;
+            length = o.Length == 0 ? 0 : Math.Min(o.Length, region.Length - off);
+        }
+        RunAs(region.Owner.Task);
+        var pages = Port.iopt_alloc_pages(uptr, length, o.Writable);
+        RunAs(Control.Task);
+        if (KernelApi.IS_ERR(pages))
+            return new StepResult(KernelApi.PTR_ERR(pages));
+        // The ioctl layer switches to MM accounting when the context asks for it.
+        if (o.AccountMode == IoptPagesAccount.IOPT_PAGES_ACCOUNT_MM &&
+            pages.Value!.account_mode == IoptPagesAccount.IOPT_PAGES_ACCOUNT_USER)
+            pages.Value.account_mode = IoptPagesAccount.IOPT_PAGES_ACCOUNT_MM;
+        var h = new PagesHandle(NewId(), pages.Value!, region, uptr, length);
+        PagesList.Add(h);
+        return new StepResult(0, Note: $"pages {h.Id}: {pages.Value!.npages} pages");
+    }
+
+    private StepResult DoPutPages(PutPages o)
+    {
+        var h = PickWhere(PagesList, o.Pages, p => p.CreatorReferenceHeld);
+        if (h is null)
+            return StepResult.Skip;
+        h.CreatorReferenceHeld = false;
+        IoctlIoas().iopt_put_pages(h.Pages);
+        return new StepResult(0);
+    }
+
+    private static T? PickWhere<T>(List<T> list, int index, Func<T, bool> where) where T : class
+    {
+        var candidates = list.Where(where).ToList();
+        return Pick(candidates, index);
+    }
+
+    private IoPagetable? spareIoas;
+    /// <summary>An IOAS used only to reach the callers' helpers that need none in particular.</summary>
+    private IoPagetable IoctlIoas() => spareIoas ??= new IoPagetable(Kernel, Port);
+
+    private StepResult DoCreateIopt()
+    {
+        var h = new IoptHandle(NewId(), new IoPagetable(Kernel, Port));
+        Iopts.Add(h);
+        return new StepResult(0, Note: $"iopt {h.Id}");
+    }
+
+    private StepResult DoMapArea(MapArea o)
+    {
+        var iopt = Pick(Iopts, o.Iopt);
+        var pages = PickWhere(PagesList, o.Pages, p => p.CreatorReferenceHeld);
+        if (iopt is null || pages is null)
+            return StepResult.Skip;
+        ulong startByte = o.StartByte;
+        ulong iova = o.Iova ?? 0;
+        uint flags = o.Iova is null ? IoPagetable.IOPT_ALLOC_IOVA : 0;
+        int prot = KernelApi.IOMMU_READ | (o.Write ? KernelApi.IOMMU_WRITE : 0);
+        int rc = iopt.Ioas.MapPages(pages.Pages, startByte, o.Length, ref iova, prot, flags);
+        if (rc != 0)
+            return new StepResult(rc);
+        var area = new AreaHandle(NewId(), iopt, pages, iova, o.Length, startByte, o.Write);
+        Areas.Add(area);
+        return new StepResult(0, Note: $"area {area.Id} at iova {iova:x}");
+    }
+
+    private StepResult DoCopyArea(CopyArea o)
+    {
+        var src = Pick(Areas, o.Area);
+        var dst = Pick(Iopts, o.DstIopt);
+        if (src is null || dst is null)
+            return StepResult.Skip;
+        ulong iova = o.Iova ?? 0;
+        uint flags = o.Iova is null ? IoPagetable.IOPT_ALLOC_IOVA : 0;
+        int prot = KernelApi.IOMMU_READ | (src.Write ? KernelApi.IOMMU_WRITE : 0);
+        int rc = dst.Ioas.iopt_copy_iova(src.Iopt.Ioas, src.Iova, src.Length, ref iova, prot, flags);
+        if (rc != 0)
+            return new StepResult(rc);
+        var area = new AreaHandle(NewId(), dst, src.Pages, iova, src.Length, src.StartByte, src.Write);
+        Areas.Add(area);
+        return new StepResult(0, Note: $"area {area.Id} at iova {iova:x}");
+    }
+
+    private StepResult DoUnmapArea(UnmapArea o)
+    {
+        var area = Pick(Areas, o.Area);
+        if (area is null)
+            return StepResult.Skip;
+        int rc = area.Iopt.Ioas.iopt_unmap_iova(area.Iova, area.Length, out ulong unmapped);
+        SyncAfterUnmap(area.Iopt);
+        return new StepResult(rc, Note: $"unmapped {unmapped:x}");
+    }
+
+    private StepResult DoUnmapRange(UnmapRange o)
+    {
+        var iopt = Pick(Iopts, o.Iopt);
+        if (iopt is null)
+            return StepResult.Skip;
+        int rc = iopt.Ioas.iopt_unmap_iova(o.Iova, o.Length, out ulong unmapped);
+        SyncAfterUnmap(iopt);
+        return new StepResult(rc, Note: $"unmapped {unmapped:x}");
+    }
+
+    /// <summary>Drops the handles of areas an unmap removed and the pins the access drivers gave up.</summary>
+    private void SyncAfterUnmap(IoptHandle iopt)
+    {
+        var live = iopt.Ioas.Areas().Select(a => (a.node.start, a.node.last)).ToHashSet();
+        Areas.RemoveAll(a => a.Iopt == iopt && !live.Contains((a.Iova, a.LastIova)));
+        SyncPins();
+    }
+
+    private void SyncPins()
+    {
+        Pins.RemoveAll(p => p.Access.Driver.Access is null ||
+                            !p.Access.Driver.PinnedPages().Any(i => i.Id == p.PinId));
+    }
+
+    // ---- domains -----------------------------------------------------------------------------
+
+    private StepResult DoAttach(AttachDomain o)
+    {
+        var iopt = Pick(Iopts, o.Iopt);
+        if (iopt is null)
+            return StepResult.Skip;
+        iommu_domain domain = o.Kind == DomainKind.Mock
+            ? new MockDomain(Kernel, $"mock{nextId + 1}")
+            : new PageTableDomain(Kernel, $"pt{nextId + 1}");
+        int rc = iopt.Ioas.iopt_table_add_domain(domain);
+        if (rc != 0)
+        {
+            domain.Free();
+            return new StepResult(rc);
+        }
+        var h = new DomainHandle(NewId(), iopt, domain, o.Kind);
+        Domains.Add(h);
+        return new StepResult(0, Note: $"domain {h.Id} ({domain.Name})");
+    }
+
+    private StepResult DoDetach(DetachDomain o)
+    {
+        var h = Pick(Domains, o.Domain);
+        if (h is null)
+            return StepResult.Skip;
+        h.Iopt.Ioas.iopt_table_remove_domain(h.Domain);
+        Domains.Remove(h);
+        h.Domain.Free();
+        return new StepResult(0);
+    }
+
+    private StepResult DoSetLargePages(SetLargePages o)
+    {
+        var iopt = Pick(Iopts, o.Iopt);
+        if (iopt is null)
+            return StepResult.Skip;
+        if (o.Disable)
+            return new StepResult(iopt.Ioas.iopt_disable_large_pages());
+        iopt.Ioas.iopt_enable_large_pages();
+        return new StepResult(0);
+    }
+
+    private StepResult DoSplit(SplitArea o)
+    {
+        var area = Pick(Areas, o.Area);
+        if (area is null)
+            return StepResult.Skip;
+        ulong cut = area.Iova + (area.Length <= 1 ? 0 : o.Offset % area.Length);
+        int rc = area.Iopt.Ioas.iopt_cut_iova([cut]);
+        if (rc == 0 && cut != area.Iova)
+        {
+            int i = Areas.IndexOf(area);
+            ulong leftLen = cut - area.Iova;
+            Areas[i] = area with { Id = NewId(), Length = leftLen };
+            Areas.Insert(i + 1, area with { Id = NewId(), Iova = cut, Length = area.Length - leftLen, StartByte = area.StartByte + leftLen });
+        }
+        return new StepResult(rc, Note: $"cut at {cut:x}");
+    }
+
+    // ---- accesses ----------------------------------------------------------------------------
+
+    private StepResult DoCreateAccess(CreateAccess o)
+    {
+        var iopt = Pick(Iopts, o.Iopt);
+        if (iopt is null)
+            return StepResult.Skip;
+        var driver = MockAccess.Create(Kernel, iopt.Ioas, out int rc);
+        if (rc != 0)
+            return new StepResult(rc);
+        var h = new AccessHandle(NewId(), iopt, driver);
+        Accesses.Add(h);
+        return new StepResult(0, Note: $"access {h.Id}");
+    }
+
+    private StepResult DoDestroyAccess(DestroyAccess o)
+    {
+        var h = Pick(Accesses, o.Access);
+        if (h is null)
+            return StepResult.Skip;
+        h.Driver.Close();
+        Accesses.Remove(h);
+        SyncPins();
+        return new StepResult(0);
+    }
+
+    private (ulong Iova, ulong Length)? AccessRange(AreaHandle? area, ulong offset, ulong length, bool raw)
+    {
+        if (raw)
+            return (offset, length);
+        if (area is null)
+            return null;
+        ulong off = offset % area.Length;
+        ulong len = length == 0 ? 0 : Math.Min(length, area.Length - off);
+        return (area.Iova + off, len);
+    }
+
+    private StepResult DoPin(AccessPin o)
+    {
+        var access = Pick(Accesses, o.Access);
+        var area = PickWhere(Areas, o.Area, a => access is not null && a.Iopt == access.Iopt);
+        var range = AccessRange(area, o.Offset, o.Length, o.Raw);
+        if (access is null || range is null)
+            return StepResult.Skip;
+        var (iova, length) = range.Value;
+        uint flags = o.Write ? KernelApi.IOMMUFD_ACCESS_RW_WRITE : 0;
+        int rc = access.Driver.Pin(iova, length, flags, out uint id);
+        if (rc != 0)
+            return new StepResult(rc);
+        var item = access.Driver.PinnedPages().First(i => i.Id == id);
+        var pin = new PinHandle(NewId(), access, id, iova, length, o.Write, item.Pages.Select(p => p.Pfn).ToArray());
+        Pins.Add(pin);
+        return new StepResult(0, Note: $"pin {pin.Id}: {pin.Pfns.Count} pages");
+    }
+
+    private StepResult DoUnpin(AccessUnpin o)
+    {
+        var pin = Pick(Pins, o.Pin);
+        if (pin is null)
+            return StepResult.Skip;
+        int rc = pin.Access.Driver.Unpin(pin.PinId);
+        Pins.Remove(pin);
+        return new StepResult(rc);
+    }
+
+    /// <summary>The last rw's buffer (read result or written data), for the oracle.</summary>
+    public byte[] LastRwData { get; private set; } = [];
+
+    private StepResult DoRw(AccessRw o)
+    {
+        var access = Pick(Accesses, o.Access);
+        var area = PickWhere(Areas, o.Area, a => access is not null && a.Iopt == access.Iopt);
+        var range = AccessRange(area, o.Offset, o.Length, raw: false);
+        if (access is null || range is null || range.Value.Length == 0)
+            return StepResult.Skip;
+        var (iova, length) = range.Value;
+        uint flags = (o.Write ? KernelApi.IOMMUFD_ACCESS_RW_WRITE : 0) |
+                     (o.Context == RwContext.Kthread ? KernelApi.IOMMUFD_ACCESS_RW_KTHREAD : 0) |
+                     (o.SlowPath ? KernelApi.__IOMMUFD_ACCESS_RW_SLOW_PATH : 0);
+        var buffer = o.Write ? PatternBytes(o.Seed, (int)length) : new byte[length];
+        task_struct actor = o.Context switch
+        {
+            RwContext.Kthread => Kthread,
+            RwContext.SameMm => area!.Pages.Region.Owner.Exited ? Control.Task : area.Pages.Region.Owner.Task,
+            _ => OtherThan(area!.Pages.Region.Owner),
+        };
+        RunAs(actor);
+        int rc = access.Driver.Rw(iova, buffer, flags);
+        RunAs(Control.Task);
+        LastRwData = buffer;
+        return new StepResult(rc, Note: $"{length} bytes at {iova:x}");
+    }
+
+    private task_struct OtherThan(ProcessHandle owner)
+    {
+        var other = Processes.FirstOrDefault(p => p != owner && !p.Exited && p.Task.mm != owner.Task.mm);
+        return other?.Task ?? Kthread;
+    }
+
+    // ---- process state -----------------------------------------------------------------------
+
+    private StepResult DoExit(ProcessExit o)
+    {
+        // Process 0 issues the ioctls and lives to the end; only others exit.
+        if (Processes.Count < 2)
+            return StepResult.Skip;
+        var p = Processes[1 + (int)((uint)o.Process % (uint)(Processes.Count - 1))];
+        if (p.Exited)
+            return StepResult.Skip;
+        Kernel.ExitProcess(p.Task);
+        RunAs(Control.Task);
+        return new StepResult(0, Note: $"process {p.Id} exited");
+    }
+
+    private StepResult DoSetRlimit(SetRlimit o)
+    {
+        var p = Pick(Processes, o.Process);
+        if (p is null || p.Exited)
+            return StepResult.Skip;
+        p.Task.RlimitMemlock = o.Bytes;
+        return new StepResult(0);
+    }
+
+    private StepResult DoSetCap(SetCapIpcLock o)
+    {
+        var p = Pick(Processes, o.Process);
+        if (p is null || p.Exited)
+            return StepResult.Skip;
+        p.Task.CapIpcLock = o.Capable;
+        return new StepResult(0);
+    }
+
+    private StepResult DoSetTempLimit(SetTempMemoryLimit o)
+    {
+        Kernel.iommufd_test_memory_limit = o.Bytes;
+        return new StepResult(0);
+    }
+
+    // ---- teardown ----------------------------------------------------------------------------
+
+    /// <summary>
+    /// Destroys everything the run created, in the order a closing iommufd file would: accesses,
+    /// domains, areas, the creator's pages references, then the processes other than process 0.
+    /// </summary>
+    public void TearDown()
+    {
+        RunAs(Control.Task);
+        foreach (var a in Accesses.ToArray())
+            a.Driver.Close();
+        Accesses.Clear();
+        Pins.Clear();
+        foreach (var d in Domains.ToArray())
+        {
+            d.Iopt.Ioas.iopt_table_remove_domain(d.Domain);
+            d.Domain.Free();
+        }
+        Domains.Clear();
+        foreach (var i in Iopts)
+            i.Ioas.iopt_unmap_all(out _);
+        Areas.Clear();
+        foreach (var p in PagesList.Where(p => p.CreatorReferenceHeld))
+        {
+            p.CreatorReferenceHeld = false;
+            IoctlIoas().iopt_put_pages(p.Pages);
+        }
+        foreach (var i in Iopts)
+            i.Ioas.iopt_destroy_table();
+        foreach (var p in Processes.Skip(1).Where(p => !p.Exited))
+            Kernel.ExitProcess(p.Task);
+        RunAs(Control.Task);
+    }
+}
