@@ -7,10 +7,26 @@ namespace Iommufd.Model.Port;
 /// </summary>
 public static class ModelPatches
 {
+    public const string BatchCarryOrder = "batch-carry-order";
+    public const string BatchCarryEnd = "batch-carry-end";
+    public const string UnpinDomainLastIndex = "unpin-domain-last-index";
+    public const string AllocPagesNpagesOverflow = "alloc-pages-npages-overflow";
+
     /// <summary>Name -> one-line description.</summary>
     public static IReadOnlyDictionary<string, string> All { get; } = new Dictionary<string, string>(StringComparer.Ordinal)
     {
+        [BatchCarryOrder] = "batch_clear_carry: compute pfns[0] from the last run before overwriting npfns[0] (finding 0001)",
+        [BatchCarryEnd] = "batch_clear_carry: leave the carried run in the batch (end = 1, not 0) (finding 0001)",
+        [UnpinDomainLastIndex] = "iopt_area_unpin_domain: the batch starts at start_index, so count batch_last_index from it (finding 0001)",
+        [AllocPagesNpagesOverflow] = "iopt_alloc_pages: bound length so that length + offset_in_page(uptr) cannot wrap DIV_ROUND_UP (finding 0002)",
     };
+
+    /// <summary>The patches that together fix finding 0001 (carry handling when unfilling a domain).</summary>
+    public static IReadOnlyList<string> Finding0001 { get; } = [BatchCarryOrder, BatchCarryEnd, UnpinDomainLastIndex];
+
+    /// <summary>Every patch: the model with all known findings fixed.</summary>
+    public static IReadOnlyList<string> AllFindings => [.. All.Keys];
 
     public static bool IsKnown(string name) => All.ContainsKey(name);
 }
+

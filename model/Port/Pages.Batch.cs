@@ -19,7 +19,7 @@ public sealed partial class Pages
 
     /// <summary>
     /// Empties the batch except for the last <paramref name="keep_pfns"/> PFNs of its last run,
-    /// which are meant to move to slot 0 (ported as in v6.2; see NOTES.part1.md for why the
+    /// which are meant to move to slot 0 (ported as in v6.2; see PORTING.md, Surprises S1, and docs/findings/0001 for why the
     /// result is not that).
     /// </summary>
     // pages.c:287
@@ -36,11 +36,23 @@ public sealed partial class Pages
                     batch.npfns[batch.end - 1] < keep_pfns);
 
         batch.total_pfns = keep_pfns;
-        // Order kept from C: npfns[0] is written before npfns[end - 1] is read below.
-        batch.npfns[0] = keep_pfns;
-        batch.pfns[0] = batch.pfns[batch.end - 1] +
-                        (batch.npfns[batch.end - 1] - keep_pfns);
-        batch.end = 0;
+        if (!PATCHED(ModelPatches.BatchCarryOrder))
+        {
+            // As released: npfns[0] is written before npfns[end - 1] is read below, so with a
+            // single run the carry starts at the run's first PFN (docs/findings/0001).
+            batch.npfns[0] = keep_pfns;
+            batch.pfns[0] = batch.pfns[batch.end - 1] +
+                            (batch.npfns[batch.end - 1] - keep_pfns);
+        }
+        else
+        {
+            batch.pfns[0] = batch.pfns[batch.end - 1] +
+                            (batch.npfns[batch.end - 1] - keep_pfns);
+            batch.npfns[0] = keep_pfns;
+        }
+        // As released the carried run is left outside [0, end), so the next batch_add_pfn
+        // overwrites it (docs/findings/0001); the patch keeps it as run 0.
+        batch.end = PATCHED(ModelPatches.BatchCarryEnd) ? 1u : 0u;
     }
 
     /// <summary>Drops up to <paramref name="skip_pfns"/> PFNs from the front of a carried (single run) batch.</summary>

@@ -26,9 +26,12 @@ public sealed partial class Pages
 
                 batch_from_domain(batch, domain, area, start,
                                   last_index);
-                // Uses start, not start_index, although a carry in the batch begins at
-                // start_index (see NOTES.part3.md).
-                batch_last_index = start + batch.total_pfns - 1;
+                // As released this counts from start, although a carry in the batch begins at
+                // start_index (docs/findings/0001); the patch counts from start_index.
+                if (!PATCHED(ModelPatches.UnpinDomainLastIndex))
+                    batch_last_index = start + batch.total_pfns - 1;
+                else
+                    batch_last_index = start_index + batch.total_pfns - 1;
             }
             else
             {
@@ -150,7 +153,7 @@ public sealed partial class Pages
     public int iopt_area_fill_domain(iopt_area area, iommu_domain domain)
     {
         // Uninitialised in C; always written by the first loop iteration before any use, but C#
-        // needs a definite assignment (see NOTES.part3.md).
+        // needs a definite assignment (see PORTING.md, Deviations).
         ulong done_end_index = 0;
         pfn_reader pfns = new();
         int rc;
@@ -200,7 +203,7 @@ public sealed partial class Pages
     public int iopt_area_fill_domains(iopt_area area, iopt_pages pages)
     {
         // The three indexes below are uninitialised in C; 0 is only there for C#'s definite
-        // assignment (see NOTES.part3.md).
+        // assignment (see PORTING.md, Deviations).
         ulong done_first_end_index = 0;
         ulong done_all_end_index = 0;
         iommu_domain? domain;

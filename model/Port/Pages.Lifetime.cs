@@ -20,8 +20,13 @@ public sealed partial class Pages
         iopt_pages? pages;
 
         // length ends up as an iommu size_t; the bound is also meant to keep DIV_ROUND_UP
-        // below from wrapping (see NOTES.part2.md: it does not fully do so).
+        // below from wrapping (see PORTING.md, Surprises S3: it does not fully do so).
         if (length > SIZE_MAX - PAGE_SIZE || length == 0)
+            return ERR_PTR<iopt_pages>(-EINVAL);
+        // Patch for docs/findings/0002: the offset of uptr in its page is added to length
+        // below, so the bound must leave room for it too.
+        if (PATCHED(ModelPatches.AllocPagesNpagesOverflow) &&
+            length > SIZE_MAX - PAGE_SIZE - (uptr % PAGE_SIZE))
             return ERR_PTR<iopt_pages>(-EINVAL);
 
         pages = kzalloc(() => new iopt_pages(), GFP_KERNEL_ACCOUNT);
