@@ -285,7 +285,8 @@ public sealed partial class rb_root_cached
     /// <summary>interval_tree_iter_first(this, start, last).</summary>
     public interval_tree_node? IterFirst(ulong start, ulong last)
     {
-        CheckRange("interval_tree_iter_first", start, last);
+        // No range check: like the kernel, an inverted query [start > last] is answered by the
+        // same rule (node.start <= last && start <= node.last), not refused.
         EnterRead("interval_tree_iter_first");
         try
         {
@@ -311,7 +312,6 @@ public sealed partial class rb_root_cached
 
     private interval_tree_node? NextOf(interval_tree_node node, ulong start, ulong last)
     {
-        CheckRange("interval_tree_iter_next", start, last);
         EnterRead("interval_tree_iter_next");
         try
         {
