@@ -9,11 +9,6 @@ namespace Iommufd.Tests.Callers;
 /// <summary>
 /// One kernel, one user process (current) and one IOAS for a callers test, plus the few queries
 /// the tests make of the mm, physical-memory, iommu and interval-tree fakes.
-///
-/// MERGE SEAM: those fakes were written in parallel on other branches (h/mm, h/iommu, h/itree), so
-/// this file reaches them late-bound (<c>dynamic</c> / reflection) to compile on h/callers alone.
-/// After the merge every late-bound line can become a direct call (same names, same arguments);
-/// nothing else in the callers tests touches a fake's own API.
 /// </summary>
 internal sealed class CallersEnv
 {
@@ -25,8 +20,7 @@ internal sealed class CallersEnv
     {
         Injector = new FaultInjector(plan ?? new NoFaults());
         Kernel = new FakeKernel(Injector);
-        dynamic k = Kernel;
-        Task = (task_struct)k.CreateProcess("callers-test");
+        Task = Kernel.CreateProcess("callers-test");
         Kernel.Exec.SetCurrent(Task);
         Port = new Pages(Kernel);
         Ioas = new IoPagetable(Kernel, Port);
@@ -44,24 +38,22 @@ internal sealed class CallersEnv
     /// <summary>Maps npages of fresh PFN-contiguous memory at va in current's mm.</summary>
     public ulong MapUser(ulong va, ulong npages, bool writable = true, ulong alignmentPages = 1)
     {
-        dynamic space = ((dynamic)Task.mm!).Space;
-        space.MapNewRun(va, npages, alignmentPages, writable, false);
+        Task.mm!.Space.MapNewRun(va, npages, alignmentPages, writable, false);
         return va;
     }
 
     /// <summary>The PFN behind a user VA of current's mm.</summary>
     public ulong PfnAt(ulong va)
     {
-        dynamic space = ((dynamic)Task.mm!).Space;
-        ulong? pfn = space.Translate(va);
+        ulong? pfn = Task.mm!.Space.Translate(va);
         return pfn ?? throw new InvalidOperationException($"va {va:x} not mapped");
     }
 
     /// <summary>FOLL_PIN count of the frame behind a user VA.</summary>
-    public int PinCount(ulong va) => (int)((dynamic)Kernel.Phys).PinCount(PfnAt(va));
+    public int PinCount(ulong va) => Kernel.Phys.PinCount(PfnAt(va));
 
     /// <summary>Pins over all frames of the kernel.</summary>
-    public long TotalPins => (long)((dynamic)Kernel.Phys).TotalPins;
+    public long TotalPins => Kernel.Phys.TotalPins;
 
     /// <summary>Reads bytes of the frame behind a user VA directly (not through the IOAS).</summary>
     public byte[] ReadUser(ulong va, int length)
@@ -72,7 +64,7 @@ internal sealed class CallersEnv
             ulong cur = va + (ulong)done;
             int off = (int)(cur % PAGE_SIZE);
             int n = Math.Min(length - done, (int)PAGE_SIZE - off);
-            var frame = (KMem)((dynamic)Kernel.Phys).Contents(PfnAt(cur));
+            var frame = Kernel.Phys.Contents(PfnAt(cur));
             Array.Copy(frame.Data, off, buf, done, n);
             done += n;
         }
@@ -80,43 +72,32 @@ internal sealed class CallersEnv
     }
 
     /// <summary>The v6.2 selftest's mock domain (2 KiB IO pages).</summary>
-    public iommu_domain NewMockDomain(string name = "mock") =>
-        NewDomain("Iommufd.Model.Kernel.MockDomain", Kernel, name, false);
+    public iommu_domain NewMockDomain(string name = "mock") => new MockDomain(Kernel, name);
 
     /// <summary>A 4K/2M/1G page-table domain.</summary>
-    public iommu_domain NewPageTableDomain(string name = "pagetable") =>
-        NewDomain("Iommufd.Model.Kernel.PageTableDomain", Kernel, name);
-
-    private static iommu_domain NewDomain(string type, params object[] args)
-    {
-        var t = typeof(iommu_domain).Assembly.GetType(type, throwOnError: true)!;
-        return (iommu_domain)Activator.CreateInstance(t, args)!;
-    }
+    public iommu_domain NewPageTableDomain(string name = "pagetable") => new PageTableDomain(Kernel, name);
 
     /// <summary>Bytes currently mapped in the domain.</summary>
-    public static ulong MappedBytes(iommu_domain d) => (ulong)((dynamic)d).MappedBytes;
+    public static ulong MappedBytes(iommu_domain d) => d.MappedBytes;
 
     /// <summary>The domain's translation of an IOVA (its iova_to_phys).</summary>
-    public static ulong IovaToPhys(iommu_domain d, ulong iova) => (ulong)((dynamic)d).iova_to_phys(iova);
+    public static ulong IovaToPhys(iommu_domain d, ulong iova) => d.iova_to_phys(iova);
 
     /// <summary>Frees the domain (reports if it still has mappings).</summary>
-    public static void FreeDomain(iommu_domain d) => ((dynamic)d).Free();
+    public static void FreeDomain(iommu_domain d) => d.Free();
 
     /// <summary>The nodes of an interval tree, in start order.</summary>
     public static IReadOnlyList<interval_tree_node> Nodes(rb_root_cached root)
     {
-        var list = new List<interval_tree_node>();
-        foreach (var n in (IEnumerable<interval_tree_node>)((dynamic)root).Nodes)
-            list.Add(n);
-        return list;
+        return [.. root.Nodes];
     }
 
     /// <summary>Reference counts of tasks, mms and users that no live object explains.</summary>
     public IReadOnlyList<string> ReferenceImbalances() =>
-        (IReadOnlyList<string>)((dynamic)Kernel).ReferenceImbalances();
+        Kernel.ReferenceImbalances();
 
     /// <summary>A kernel thread (no mm), e.g. to run IOMMUFD_ACCESS_RW_KTHREAD.</summary>
-    public task_struct NewKthread() => (task_struct)((dynamic)Kernel).CreateKthread("callers-kthread");
+    public task_struct NewKthread() => Kernel.CreateKthread("callers-kthread");
 
     /// <summary>The fired checks, as text, for assertion messages.</summary>
     public string ChecksText => string.Join("; ", Kernel.Checks.Violations);
