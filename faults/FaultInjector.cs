@@ -16,8 +16,11 @@ public interface IFaultInjector
 
     /// <summary>How often each site was reached (hits), whether or not it failed.</summary>
     IReadOnlyDictionary<string, long> Hits { get; }
+
+    /// <summary>The run moves to step (operation) <paramref name="index"/>; -1 for teardown.</summary>
+    void BeginStep(int index);
 }
 
 /// <summary>One injected failure: which site, which hit of that site (1-based), on which thread,
-/// and the thread's overall hit number (what fail-nth counts).</summary>
-public sealed record InjectedFault(string Site, long SiteHit, int ThreadId, long ThreadHit);
+/// the thread's overall hit number (what fail-nth counts) and the step it happened in.</summary>
+public sealed record InjectedFault(string Site, long SiteHit, int ThreadId, long ThreadHit, int Step = -1);

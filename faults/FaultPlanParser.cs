@@ -5,7 +5,7 @@ namespace Iommufd.Faults;
 
 /// <summary>
 /// Parses the canonical text of a plan (what <see cref="IFaultPlan.Describe"/> prints):
-/// <c>none</c>, <c>nth:N</c>, <c>nth:N@T</c>, <c>list:site#hit,site#hit</c>,
+/// <c>none</c>, <c>nth:N</c>, <c>nth:N@T</c>, <c>step:K:nth:N@T</c>, <c>list:site#hit,site#hit</c>,
 /// <c>prob:SEED:P[,site=P...]</c>. Throws <see cref="FormatException"/> with one clear sentence.
 /// </summary>
 public static class FaultPlanParser
@@ -21,6 +21,19 @@ public static class FaultPlanParser
         string kind = text[..colon], rest = text[(colon + 1)..];
         switch (kind)
         {
+            case "step":
+            {
+                // step:K:nth:N@T
+                string[] parts = rest.Split(':');
+                if (parts.Length != 3 || parts[1] != "nth" ||
+                    !int.TryParse(parts[0], NumberStyles.None, CultureInfo.InvariantCulture, out int stepIndex))
+                    throw new FormatException($"fault plan 'step:{rest}' is not step:K:nth:N@T");
+                string[] nt = parts[2].Split('@');
+                if (nt.Length != 2 || !long.TryParse(nt[0], NumberStyles.None, CultureInfo.InvariantCulture, out long sn) || sn < 1 ||
+                    !int.TryParse(nt[1], NumberStyles.None, CultureInfo.InvariantCulture, out int st))
+                    throw new FormatException($"fault plan 'step:{rest}' needs a positive hit number and a thread id");
+                return new FailNthInStep(stepIndex, sn, st);
+            }
             case "nth":
             {
                 string[] parts = rest.Split('@');

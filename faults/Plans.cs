@@ -1,11 +1,18 @@
 // SPDX-License-Identifier: GPL-2.0-only
 namespace Iommufd.Faults;
 
+/// <summary>
+/// One hit of a fault site: the site, the how-many-th hit of that site this is, the thread, the
+/// thread's overall hit number (what fail-nth counts), the step of the run (operation index, -1
+/// outside any step) and the thread's hit number within that step.
+/// </summary>
+public readonly record struct FaultHit(string Site, long SiteHit, int ThreadId, long ThreadHit, int Step, long StepThreadHit);
+
 /// <summary>Decides, for one hit, whether it fails. Plans are pure functions of their inputs and
 /// their own seed so that the same run injects the same faults.</summary>
 public interface IFaultPlan
 {
-    bool Decide(string site, long siteHit, int threadId, long threadHit);
+    bool Decide(in FaultHit hit);
     /// <summary>Canonical text form, part of a reproducer string.</summary>
     string Describe();
 }
@@ -13,7 +20,7 @@ public interface IFaultPlan
 /// <summary>Never fails.</summary>
 public sealed class NoFaults : IFaultPlan
 {
-    public bool Decide(string site, long siteHit, int threadId, long threadHit) => false;
+    public bool Decide(in FaultHit hit) => false;
     public string Describe() => "none";
 }
 
@@ -22,16 +29,29 @@ public sealed class NoFaults : IFaultPlan
 public sealed class FailNth(long n, int? threadId = null) : IFaultPlan
 {
     public long N { get; } = n >= 1 ? n : throw new ArgumentOutOfRangeException(nameof(n));
-    public bool Decide(string site, long siteHit, int tid, long threadHit) =>
-        (threadId is null || threadId == tid) && threadHit == N;
+    public bool Decide(in FaultHit hit) =>
+        (threadId is null || threadId == hit.ThreadId) && hit.ThreadHit == N;
     public string Describe() => threadId is null ? $"nth:{N}" : $"nth:{N}@{threadId}";
+}
+
+/// <summary>
+/// Fail the N-th hit of one thread within one step (operation) of a run: the unit of a fail-nth
+/// sweep over a sequence, which fails each operation's N-th site for N = 1, 2, ... in turn.
+/// </summary>
+public sealed class FailNthInStep(int step, long n, int threadId) : IFaultPlan
+{
+    public int Step { get; } = step >= 0 ? step : throw new ArgumentOutOfRangeException(nameof(step));
+    public long N { get; } = n >= 1 ? n : throw new ArgumentOutOfRangeException(nameof(n));
+    public int ThreadId { get; } = threadId;
+    public bool Decide(in FaultHit hit) => hit.Step == Step && hit.ThreadId == ThreadId && hit.StepThreadHit == N;
+    public string Describe() => $"step:{Step}:nth:{N}@{ThreadId}";
 }
 
 /// <summary>Fail exactly the listed (site, hit) pairs.</summary>
 public sealed class ExplicitFaults(IEnumerable<(string Site, long Hit)> list) : IFaultPlan
 {
     private readonly HashSet<(string, long)> set = [.. list];
-    public bool Decide(string site, long siteHit, int threadId, long threadHit) => set.Contains((site, siteHit));
+    public bool Decide(in FaultHit hit) => set.Contains((hit.Site, hit.SiteHit));
     public string Describe() =>
         "list:" + string.Join(',', set.OrderBy(p => p.Item1, StringComparer.Ordinal).ThenBy(p => p.Item2)
                                      .Select(p => $"{p.Item1}#{p.Item2}"));
@@ -41,11 +61,11 @@ public sealed class ExplicitFaults(IEnumerable<(string Site, long Hit)> list) : 
 /// (seed, site, hit), so it does not depend on the order threads reach sites.</summary>
 public sealed class ProbabilisticFaults(ulong seed, IReadOnlyDictionary<string, double> perSite, double otherwise = 0) : IFaultPlan
 {
-    public bool Decide(string site, long siteHit, int threadId, long threadHit)
+    public bool Decide(in FaultHit hit)
     {
-        double p = perSite.TryGetValue(site, out var v) ? v : otherwise;
+        double p = perSite.TryGetValue(hit.Site, out var v) ? v : otherwise;
         if (p <= 0) return false;
-        ulong h = Mix(seed ^ Fnv(site) ^ Mix((ulong)siteHit));
+        ulong h = Mix(seed ^ Fnv(hit.Site) ^ Mix((ulong)hit.SiteHit));
         return (h >> 11) * (1.0 / (1UL << 53)) < p;
     }
 
@@ -76,7 +96,9 @@ public sealed class FaultInjector(IFaultPlan plan) : IFaultInjector
     private readonly object gate = new();
     private readonly Dictionary<string, long> hits = new(StringComparer.Ordinal);
     private readonly Dictionary<int, long> threadHits = [];
+    private readonly Dictionary<int, long> stepThreadHits = [];
     private readonly List<InjectedFault> injected = [];
+    private int step = -1;
 
     public IFaultPlan Plan { get; } = plan;
     public IReadOnlyList<InjectedFault> Injected { get { lock (gate) return injected.ToArray(); } }
@@ -85,14 +107,28 @@ public sealed class FaultInjector(IFaultPlan plan) : IFaultInjector
     /// <summary>Hits counted so far on one thread (fail-nth's counter).</summary>
     public long ThreadHits(int threadId) { lock (gate) return threadHits.GetValueOrDefault(threadId); }
 
+    /// <summary>Hits counted so far in the current step on one thread.</summary>
+    public long StepThreadHits(int threadId) { lock (gate) return stepThreadHits.GetValueOrDefault(threadId); }
+
+    /// <summary>The run moves to step (operation) <paramref name="index"/>; -1 for teardown.</summary>
+    public void BeginStep(int index)
+    {
+        lock (gate)
+        {
+            step = index;
+            stepThreadHits.Clear();
+        }
+    }
+
     public bool ShouldFail(string site, int threadId)
     {
         lock (gate)
         {
             long siteHit = hits[site] = hits.GetValueOrDefault(site) + 1;
             long threadHit = threadHits[threadId] = threadHits.GetValueOrDefault(threadId) + 1;
-            if (!Plan.Decide(site, siteHit, threadId, threadHit)) return false;
-            injected.Add(new InjectedFault(site, siteHit, threadId, threadHit));
+            long stepHit = stepThreadHits[threadId] = stepThreadHits.GetValueOrDefault(threadId) + 1;
+            if (!Plan.Decide(new FaultHit(site, siteHit, threadId, threadHit, step, stepHit))) return false;
+            injected.Add(new InjectedFault(site, siteHit, threadId, threadHit, step));
             return true;
         }
     }

@@ -39,6 +39,7 @@ public static class Runner
         for (int i = 0; i < scenario.Ops.Count && violation is null; i++)
         {
             var op = scenario.Ops[i];
+            injector.BeginStep(i);
             StepResult result;
             try
             {
@@ -57,6 +58,7 @@ public static class Runner
         {
             try
             {
+                injector.BeginStep(-1);
                 world.TearDown();
                 violation = oracle.AfterTeardown().FirstOrDefault();
             }

@@ -19,7 +19,7 @@ public sealed class FaultTests
         public bool Armed { get; set; }
         public bool Fired { get; private set; }
 
-        public bool Decide(string site, long siteHit, int threadId, long threadHit)
+        public bool Decide(in FaultHit hit)
         {
             if (!Armed)
                 return false;
