@@ -379,6 +379,10 @@ public sealed class PfnReaderTests
         Assert.Equal((0UL, 1UL, 2UL), (pfns.batch_start_index, pfns.batch_end_index, pfns.user.upages_end));
         Assert.Equal([p[0]], PortFixture.Expand(pfns.batch));
         Assert.Equal(2UL, pages.npinned);
+        // pages.c:1099 and 1104: after release the reader holds nothing: both windows collapse to batch_end.
+        f.Port.pfn_reader_release_pins(pfns);
+        Assert.Equal((1UL, 1UL, 1UL), (pfns.batch_start_index, pfns.batch_end_index, pfns.user.upages_end));
+        Assert.Equal(0L, f.Kernel.Phys.TotalPins);
         f.Port.pfn_reader_destroy(pfns);
         f.Unlock(pages);
         Assert.Equal(0L, f.Kernel.Phys.TotalPins);
