@@ -26,7 +26,7 @@ public static class FaultPlanParser
                 // step:K:nth:N@T
                 string[] parts = rest.Split(':');
                 if (parts.Length != 3 || parts[1] != "nth" ||
-                    !int.TryParse(parts[0], NumberStyles.None, CultureInfo.InvariantCulture, out int stepIndex))
+                    !int.TryParse(parts[0], NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture, out int stepIndex) || stepIndex < -1)
                     throw new FormatException($"fault plan 'step:{rest}' is not step:K:nth:N@T");
                 string[] nt = parts[2].Split('@');
                 if (nt.Length != 2 || !long.TryParse(nt[0], NumberStyles.None, CultureInfo.InvariantCulture, out long sn) || sn < 1 ||

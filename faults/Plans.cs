@@ -40,7 +40,8 @@ public sealed class FailNth(long n, int? threadId = null) : IFaultPlan
 /// </summary>
 public sealed class FailNthInStep(int step, long n, int threadId) : IFaultPlan
 {
-    public int Step { get; } = step >= 0 ? step : throw new ArgumentOutOfRangeException(nameof(step));
+    /// <summary>The operation index, or -1 for the teardown that follows the last operation.</summary>
+    public int Step { get; } = step >= -1 ? step : throw new ArgumentOutOfRangeException(nameof(step));
     public long N { get; } = n >= 1 ? n : throw new ArgumentOutOfRangeException(nameof(n));
     public int ThreadId { get; } = threadId;
     public bool Decide(in FaultHit hit) => hit.Step == Step && hit.ThreadId == ThreadId && hit.StepThreadHit == N;

@@ -31,8 +31,9 @@ public sealed record SweepResult(
 /// fail-nth over a sequence, the way the kernel's iommufd_fail_nth does over a test body but per
 /// operation: for each operation k and N = 1, 2, ... run the whole scenario again with only the
 /// N-th fault-site hit of operation k failing, until operation k no longer reaches an N-th site.
-/// Every run is checked by the oracle after every step (wrapped with the all-or-nothing check)
-/// and by the teardown check for leaks. Deterministic: the runs depend only on the scenario.
+/// The teardown that follows the last operation is swept the same way (step -1). Every run is
+/// checked by the oracle after every step, wrapped with the all-or-nothing and destroy-never-fails
+/// checks, and by the oracle's teardown check for leaks. Deterministic: the runs depend only on the scenario.
 /// </summary>
 public static class FailNthSweep
 {
@@ -43,7 +44,8 @@ public static class FailNthSweep
         Func<int, bool>? stepFilter = null, Action<SweepRun>? progress = null)
     {
         var unfaulted = scenario with { FaultPlan = "none" };
-        var baseline = Runner.Run(unfaulted, () => new AllOrNothingOracle(oracle()));
+        Func<IOracle> checks = () => new DestroyNeverFailsOracle(new AllOrNothingOracle(oracle()));
+        var baseline = Runner.Run(unfaulted, checks);
         var runs = new List<SweepRun>();
         var reached = new Dictionary<string, long>(StringComparer.Ordinal);
         var failed = new Dictionary<string, long>(StringComparer.Ordinal);
@@ -54,14 +56,15 @@ public static class FailNthSweep
             return new SweepResult(scenario, baseline, runs, Stats(reached, failed, recovered), []);
 
         int steps = baseline.Steps.Count;
-        for (int step = 0; step < steps; step++)
+        // Every operation, then the teardown (step -1): its destroy paths must not fail either.
+        foreach (int step in Enumerable.Range(0, steps).Append(-1))
         {
             if (stepFilter is not null && !stepFilter(step))
                 continue;
             for (long n = 1; n <= maxNPerStep; n++)
             {
                 string plan = new FailNthInStep(step, n, RunnerThread).Describe();
-                var report = Runner.Run(unfaulted with { FaultPlan = plan }, () => new AllOrNothingOracle(oracle()));
+                var report = Runner.Run(unfaulted with { FaultPlan = plan }, checks);
                 var run = new SweepRun(step, n, plan, report);
                 if (run.Injected is not { } fault)
                     break; // operation `step` no longer reaches an n-th site

@@ -77,4 +77,22 @@ public class FailNthSweepTests(ITestOutputHelper output)
         world.Kernel.Phys.Pin(pfn);
         Assert.Empty(oracle.AfterStep(3, new UnmapArea(0), new StepResult(-2)));
     }
+
+    [Fact]
+    public void A_destroy_operation_failing_after_an_injected_fault_is_reported()
+    {
+        var world = new World(new Iommufd.Faults.FaultInjector(new Iommufd.Faults.ExplicitFaults([("test.site", 1)])));
+        var oracle = new DestroyNeverFailsOracle(new NullOracle());
+        oracle.Attach(world);
+        // No fault yet: a failing unmap is not this invariant (the oracle proper judges its rc).
+        Assert.Empty(oracle.AfterStep(0, new UnmapArea(0), new StepResult(-2)));
+        // Break it on purpose: a fault is injected during the step and the destroy returns an error.
+        Assert.True(world.Kernel.ShouldFail("test.site"));
+        var v = Assert.Single(oracle.AfterStep(1, new DetachDomain(0), new StepResult(-12)));
+        Assert.Equal("destroy-never-fails", v.Invariant);
+        Assert.Contains("test.site", v.Message);
+        // A non-destroy operation failing after a fault is fine here.
+        Assert.False(world.Kernel.ShouldFail("test.site"));
+        Assert.Empty(oracle.AfterStep(2, new MapArea(0, 0, 0, 4096, null, true), new StepResult(-12)));
+    }
 }
