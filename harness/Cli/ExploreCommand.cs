@@ -145,8 +145,10 @@ public static class ExploreCommand
                 writeError = e.Message;
             }
         }
+        (Scenario Scenario, Violation Violation)? firstFound = null;
         void OnFailure(Scenario scenario, Violation v)
         {
+            firstFound ??= (scenario, v);
             Save(scenario, $"explore --seed {s.Seed}: {v} (not yet shrunk)");
             if (!s.Quiet)
                 context.Err.WriteLine($"{Program.Name}: found {v}; shrinking (unshrunk reproducer saved to {s.ReproFile})");
@@ -164,6 +166,21 @@ public static class ExploreCommand
             output.WriteLine($"VIOLATION: {failure.Violation}");
             output.WriteLine($"minimal sequence ({failure.Shrunk.Ops.Count} of {failure.Original.Ops.Count} operations), as replayed:");
             output.Write(failure.Text);
+            if (writeError is null)
+                output.WriteLine($"reproducer written to {s.ReproFile}; replay it with: {Program.Name} replay {s.ReproFile}");
+            else
+                context.Err.WriteLine($"{Program.Name}: could not write the reproducer to {s.ReproFile}: {writeError}");
+            return Program.ExitViolation;
+        }
+        if (firstFound is { } found)
+        {
+            // The engine stopped (interrupted) before it could shrink what it found: report the
+            // failure as found rather than lose it.
+            output.WriteLine();
+            output.WriteLine($"VIOLATION (not shrunk, the run was interrupted): {found.Violation}");
+            output.Write(ReproducerCodec.Describe(found.Scenario));
+            output.WriteLine("reproducer:");
+            output.WriteLine(ReproducerCodec.Encode(found.Scenario));
             if (writeError is null)
                 output.WriteLine($"reproducer written to {s.ReproFile}; replay it with: {Program.Name} replay {s.ReproFile}");
             else
