@@ -29,6 +29,7 @@ public sealed class FallbackBackend : IExplorationBackend
         var oracle = Oracle(request.OracleOn);
         FoundFailure? failure = null;
         bool interrupted = false;
+        TimeSpan? exploring = null;
         for (long i = 0; request.Iterations is null || i < request.Iterations; i++)
         {
             if (request.Cancel.IsCancellationRequested) { interrupted = true; break; }
@@ -39,6 +40,7 @@ public sealed class FallbackBackend : IExplorationBackend
             request.Progress?.Invoke(new ExploreProgress(counters.Sequences, counters.Operations, clock.Elapsed));
             if (report.Violation is { } violation)
             {
+                exploring = clock.Elapsed; // rates cover exploration, not shrinking
                 request.OnFailure?.Invoke(scenario, violation);
                 var shrunk = Shrink(scenario, violation, oracle, request.Cancel);
                 var replay = Replay(shrunk, oracle);
@@ -48,7 +50,7 @@ public sealed class FallbackBackend : IExplorationBackend
                 break;
             }
         }
-        return counters.ToOutcome(clock.Elapsed, failure, interrupted);
+        return counters.ToOutcome(exploring ?? clock.Elapsed, failure, interrupted);
     }
 
     public ReplayOutcome Replay(Scenario scenario) => Replay(scenario, Oracle(true));
