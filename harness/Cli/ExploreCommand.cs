@@ -1,0 +1,194 @@
+// SPDX-License-Identifier: GPL-2.0-only
+using System.CommandLine;
+using System.Diagnostics;
+using System.Globalization;
+using Iommufd.Harness.Generation;
+using Iommufd.Harness.Oracle;
+using Iommufd.Harness.Repro;
+using Iommufd.Model.Port;
+
+namespace Iommufd.Cli;
+
+/// <summary>
+/// <c>explore</c>: runs generated sequences until a budget is spent or a violation is found; on a
+/// violation prints the shrunk sequence, the invariant, the step, the state and the reproducer,
+/// and writes the reproducer to a file (first the unshrunk one at once, then the shrunk one).
+/// </summary>
+public static class ExploreCommand
+{
+    public const long DefaultIterations = 2000;
+    public const double DefaultSeconds = 60;
+    public const int DefaultMaxSize = 100;
+    private static readonly TimeSpan ProgressEvery = TimeSpan.FromSeconds(2);
+
+    public static Command Create(CliContext context)
+    {
+        var iterations = new Option<long>("--iterations", "-n")
+        {
+            Description = $"The largest number of sequences to generate and run. The run stops at this count, at the time budget or at the first violation, whichever comes first. 0 removes this limit.",
+            DefaultValueFactory = _ => DefaultIterations,
+            CustomParser = r => OptionParsers.Integer(r, "--iterations", 0, long.MaxValue, "0 (no limit) or a positive number of sequences"),
+            HelpName = "count",
+        };
+        var time = new Option<double>("--time", "-t")
+        {
+            Description = $"The time budget in seconds. No new sequence starts after it is spent. 0 removes this limit.",
+            DefaultValueFactory = _ => DefaultSeconds,
+            CustomParser = r => OptionParsers.Seconds(r, "--time", 0, allowMin: true, "0 (no limit) or a positive number of seconds"),
+            HelpName = "seconds",
+        };
+        var seed = new Option<ulong?>("--seed", "-s")
+        {
+            Description = "The master seed, an unsigned 64-bit number. Every sequence is derived from it, so the same seed and iteration budget give the same run. Without it a seed is taken from the clock and printed so the run can be repeated.",
+            HelpName = "number",
+            CustomParser = r => OptionParsers.Seed(r, "--seed"),
+        };
+        var maxSize = new Option<int>("--max-size")
+        {
+            Description = $"The largest size of a generated sequence: it scales the number of operations and the lengths of memory regions and mappings. It must be between 1 and 100000.",
+            DefaultValueFactory = _ => DefaultMaxSize,
+            CustomParser = r => (int)OptionParsers.Integer(r, "--max-size", 1, 100_000, "a whole number between 1 and 100000"),
+            HelpName = "size",
+        };
+        var patch = new Option<string[]>("--patch", "-p")
+        {
+            Description = "Switches on a named model patch, so the run checks a proposed fix instead of the code as released. Repeat the option to switch on several. The patches command lists the names.",
+            HelpName = "name",
+            DefaultValueFactory = _ => [],
+        };
+        patch.Validators.Add(r =>
+        {
+            foreach (string name in r.GetValueOrDefault<string[]>() ?? [])
+                if (!ModelPatches.IsKnown(name))
+                {
+                    r.AddError($"unknown patch '{name}' (the patches command lists the known ones)");
+                    return;
+                }
+        });
+        var noOracle = new Option<bool>("--no-oracle")
+        {
+            Description = "Runs the sequences without checking invariants after each step. Only crashes of the model are still reported. This measures the cost of the oracle; it is not a way to test.",
+        };
+        var reproFile = new Option<string?>("--repro-file", "-o")
+        {
+            Description = "The file the reproducer string of a violation is written to; its directory is created if needed. The default is repro/<seed>.txt under the current directory.",
+            HelpName = "path",
+        };
+        var quiet = new Option<bool>("--quiet", "-q")
+        {
+            Description = "Suppresses the progress lines that long runs print to the standard error stream every few seconds. The summary and any violation are still printed.",
+        };
+
+        var command = new Command("explore",
+            "Generates operation sequences from a seed, runs each against the model with the invariant oracle, and stops at the first violation, " +
+            "which it shrinks to a minimal sequence, prints with its reproducer string and writes to a file. At the end it prints a summary. " +
+            "Exit code 0 means nothing was found, 1 a violation, 2 bad usage.")
+        {
+            iterations, time, seed, maxSize, patch, noOracle, reproFile, quiet,
+        };
+        command.SetAction(parse =>
+        {
+            long n = parse.GetValue(iterations);
+            double seconds = parse.GetValue(time);
+            if (n == 0 && seconds == 0)
+                throw new UsageException("--iterations 0 and --time 0 together leave no budget; give at least one of them");
+            ulong masterSeed = parse.GetValue(seed) ?? ClockSeed();
+            var settings = new ExploreSettings(
+                n == 0 ? null : n,
+                seconds == 0 ? null : TimeSpan.FromSeconds(seconds),
+                masterSeed,
+                parse.GetValue(maxSize),
+                (parse.GetValue(patch) ?? []).Distinct(StringComparer.Ordinal).ToArray(),
+                !parse.GetValue(noOracle),
+                parse.GetValue(reproFile) ?? Path.Combine("repro", masterSeed.ToString(CultureInfo.InvariantCulture) + ".txt"),
+                parse.GetValue(quiet));
+            return Execute(context, settings);
+        });
+        return command;
+    }
+
+    /// <summary>The parsed options of one explore run.</summary>
+    public sealed record ExploreSettings(long? Iterations, TimeSpan? Time, ulong Seed, int MaxSize,
+        IReadOnlyList<string> Patches, bool OracleOn, string ReproFile, bool Quiet);
+
+    public static int Execute(CliContext context, ExploreSettings s)
+    {
+        var output = context.Out;
+        string budget = string.Join(" or ", new[]
+        {
+            s.Iterations is { } n ? $"{n} sequences" : null,
+            s.Time is { } t ? $"{t.TotalSeconds.ToString(CultureInfo.InvariantCulture)} s" : null,
+        }.OfType<string>());
+        output.WriteLine($"{Program.Name} explore: seed {s.Seed}, budget {budget}, max size {s.MaxSize}, " +
+                         $"model {(s.Patches.Count == 0 ? "as released" : "with " + string.Join(",", s.Patches))}, " +
+                         $"oracle {(s.OracleOn ? "on" : "off")}, engine {context.Backend.Name}");
+
+        var sinceProgress = Stopwatch.StartNew();
+        void Progress(ExploreProgress p)
+        {
+            if (s.Quiet || sinceProgress.Elapsed < ProgressEvery) return;
+            sinceProgress.Restart();
+            context.Err.WriteLine($"{Program.Name}: {p.Sequences} sequences, {p.Operations} operations, {p.Elapsed.TotalSeconds:F0} s");
+        }
+        string? writeError = null;
+        void Save(Scenario scenario, string note)
+        {
+            try
+            {
+                string? dir = Path.GetDirectoryName(Path.GetFullPath(s.ReproFile));
+                if (dir is not null) Directory.CreateDirectory(dir);
+                File.WriteAllText(s.ReproFile, $"# {note}\n{ReproducerCodec.Encode(scenario)}\n");
+                writeError = null;
+            }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException or NotSupportedException or ArgumentException)
+            {
+                writeError = e.Message;
+            }
+        }
+        (Scenario Scenario, Violation Violation)? firstFound = null;
+        void OnFailure(Scenario scenario, Violation v)
+        {
+            firstFound ??= (scenario, v);
+            Save(scenario, $"explore --seed {s.Seed}: {v} (not yet shrunk)");
+            if (!s.Quiet)
+                context.Err.WriteLine($"{Program.Name}: found {v}; shrinking (unshrunk reproducer saved to {s.ReproFile})");
+        }
+
+        var outcome = context.Backend.Explore(new ExploreRequest(
+            s.Iterations, s.Time, s.Seed, s.MaxSize, s.Patches, s.OracleOn, Progress, OnFailure, context.Cancel));
+
+        if (outcome.Failure is { } f)
+            Save(f.Shrunk, $"explore --seed {s.Seed}: {f.Violation}");
+        Summary.Write(output, outcome);
+        if (outcome.Failure is { } failure)
+        {
+            output.WriteLine();
+            output.WriteLine($"VIOLATION: {failure.Violation}");
+            output.WriteLine($"minimal sequence ({failure.Shrunk.Ops.Count} of {failure.Original.Ops.Count} operations), as replayed:");
+            output.Write(failure.Text);
+            if (writeError is null)
+                output.WriteLine($"reproducer written to {s.ReproFile}; replay it with: {Program.Name} replay {s.ReproFile}");
+            else
+                context.Err.WriteLine($"{Program.Name}: could not write the reproducer to {s.ReproFile}: {writeError}");
+            return Program.ExitViolation;
+        }
+        if (firstFound is { } found)
+        {
+            // The engine stopped (interrupted) before it could shrink what it found: report the
+            // failure as found rather than lose it.
+            output.WriteLine();
+            output.WriteLine($"VIOLATION (not shrunk, the run was interrupted): {found.Violation}");
+            output.Write(ReproducerCodec.Describe(found.Scenario));
+            output.WriteLine("reproducer:");
+            output.WriteLine(ReproducerCodec.Encode(found.Scenario));
+            if (writeError is null)
+                output.WriteLine($"reproducer written to {s.ReproFile}; replay it with: {Program.Name} replay {s.ReproFile}");
+            else
+                context.Err.WriteLine($"{Program.Name}: could not write the reproducer to {s.ReproFile}: {writeError}");
+            return Program.ExitViolation;
+        }
+        return Program.ExitClean;
+    }
+
+    private static ulong ClockSeed() => (ulong)DateTime.UtcNow.Ticks ^ (ulong)Environment.ProcessId << 40;
+}

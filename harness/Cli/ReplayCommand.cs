@@ -1,0 +1,96 @@
+// SPDX-License-Identifier: GPL-2.0-only
+using System.CommandLine;
+using Iommufd.Faults;
+using Iommufd.Harness.Generation;
+using Iommufd.Harness.Repro;
+using Iommufd.Model.Port;
+
+namespace Iommufd.Cli;
+
+/// <summary>
+/// <c>replay</c>: runs one reproducer exactly and prints the run as text. The output holds no
+/// timings, so two replays of the same reproducer print the same bytes.
+/// </summary>
+public static class ReplayCommand
+{
+    public static Command Create(CliContext context)
+    {
+        var input = new Argument<string>("reproducer")
+        {
+            Description = $"Either a reproducer string, which starts with '{ReproducerCodec.Prefix}', or the path of a file that holds one " +
+                          "(as explore writes them: lines starting with '#' are comments, the first other line is the reproducer).",
+        };
+        var command = new Command("replay",
+            "Replays a reproducer exactly: the same model variant, fault plan and operations. It prints every operation with its result, " +
+            "the invariant that broke and at which step, the relevant state and the reproducer. Exit code 0 means the replay is clean, " +
+            "1 that it shows a violation, 2 that the input is not a valid reproducer.")
+        {
+            input,
+        };
+        command.SetAction(parse =>
+        {
+            var scenario = Load(parse.GetValue(input) ?? "");
+            var outcome = context.Backend.Replay(scenario);
+            context.Out.Write(outcome.Text);
+            return outcome.Report.Failed ? Program.ExitViolation : Program.ExitClean;
+        });
+        return command;
+    }
+
+    /// <summary>Reads a reproducer from a string or a file and checks it names only known patches
+    /// and a valid fault plan; anything wrong is a <see cref="UsageException"/>.</summary>
+    public static Scenario Load(string argument)
+    {
+        string text = argument.Trim();
+        if (!text.StartsWith(ReproducerCodec.Prefix, StringComparison.Ordinal))
+            text = ReadFile(argument);
+        Scenario scenario;
+        try
+        {
+            scenario = ReproducerCodec.Decode(text);
+        }
+        catch (FormatException e)
+        {
+            throw new UsageException($"malformed reproducer: {e.Message}");
+        }
+        if (scenario.Ops is null || scenario.Patches is null || scenario.FaultPlan is null)
+            throw new UsageException("malformed reproducer: the scenario lacks its operations, patches or fault plan");
+        if (scenario.Ops.Any(op => op is null))
+            throw new UsageException("malformed reproducer: the scenario holds an empty operation");
+        foreach (string patch in scenario.Patches)
+            if (!ModelPatches.IsKnown(patch))
+                throw new UsageException($"the reproducer names the unknown patch '{patch}' (the patches command lists the known ones)");
+        try
+        {
+            FaultPlanParser.Parse(scenario.FaultPlan);
+        }
+        catch (Exception e) when (e is FormatException or ArgumentException)
+        {
+            throw new UsageException($"the reproducer's fault plan is invalid: {e.Message}");
+        }
+        return scenario;
+    }
+
+    private static string ReadFile(string path)
+    {
+        if (path.Length == 0)
+            throw new UsageException("replay needs a reproducer string or a file that holds one");
+        if (!File.Exists(path))
+            throw new UsageException(Directory.Exists(path)
+                ? $"'{path}' is a directory, not a reproducer file"
+                : $"'{path}' is neither a reproducer string (which starts with '{ReproducerCodec.Prefix}') nor an existing file");
+        string[] lines;
+        try
+        {
+            lines = File.ReadAllLines(path);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            throw new UsageException($"cannot read '{path}': {e.Message}");
+        }
+        var content = lines.Select(l => l.Trim()).Where(l => l.Length > 0 && !l.StartsWith('#')).ToArray();
+        if (content.Length == 0)
+            throw new UsageException($"'{path}' holds no reproducer (it is empty or only comments)");
+        return content[0];
+    }
+}

@@ -1,0 +1,163 @@
+// SPDX-License-Identifier: GPL-2.0-only
+using Iommufd.Cli;
+using Iommufd.Harness.Execution;
+using Iommufd.Harness.Generation;
+using Iommufd.Harness.Oracle;
+using Iommufd.Harness.Repro;
+using Iommufd.Model.Port;
+using static Iommufd.Tests.Harness.CliTestSupport;
+
+namespace Iommufd.Tests.Harness;
+
+/// <summary>explore: consistent for a fixed seed, saves what it finds, reports a summary.</summary>
+public class CliExploreTests
+{
+    /// <summary>The summary lines that depend on the clock.</summary>
+    private static string WithoutTimings(string text) =>
+        string.Join("\n", text.Split('\n').Where(l => !l.Contains("elapsed:") && !l.Contains("/s:")));
+
+    [Theory]
+    [InlineData(1UL)]
+    [InlineData(7UL)]
+    [InlineData(12345UL)]
+    public void A_fixed_seed_and_iteration_budget_give_the_same_outcome_twice(ulong seed)
+    {
+        var dir = Scratch();
+        string[] Args(string file) =>
+            ["explore", "--seed", seed.ToString(), "--iterations", "40", "--time", "0", "--max-size", "30", "-q", "-o", Path.Combine(dir.FullName, file)];
+        var a = Run(Args("a.txt"));
+        var b = Run(Args("b.txt"));
+        Assert.InRange(a.Code, 0, 1);
+        Assert.Equal(a.Code, b.Code);
+        Assert.Equal("", a.Err);
+        Assert.Equal(WithoutTimings(a.Out).Replace("a.txt", "X"), WithoutTimings(b.Out).Replace("b.txt", "X"));
+        Assert.Contains("sequences:", a.Out);
+        Assert.Contains("operations/s:", a.Out);
+        Assert.Contains("operations reached:", a.Out);
+        Assert.Contains("error paths reached", a.Out);
+        if (a.Code == 1)
+        {
+            // The reproducer file holds the printed reproducer, which replays to a violation.
+            string saved = File.ReadAllLines(Path.Combine(dir.FullName, "a.txt")).Single(l => l.StartsWith(ReproducerCodec.Prefix, StringComparison.Ordinal));
+            Assert.Contains(saved, a.Out);
+            Assert.Equal(saved, File.ReadAllLines(Path.Combine(dir.FullName, "b.txt")).Single(l => l.StartsWith(ReproducerCodec.Prefix, StringComparison.Ordinal)));
+            Assert.Contains("VIOLATION: invariant", a.Out);
+            var replay = Run("replay", Path.Combine(dir.FullName, "a.txt"));
+            Assert.Equal(1, replay.Code);
+        }
+        else
+        {
+            Assert.False(File.Exists(Path.Combine(dir.FullName, "a.txt")));
+        }
+    }
+
+    [Fact]
+    public void A_found_violation_is_printed_saved_and_replays_to_the_same_invariant()
+    {
+        // A stand-in engine that always "finds" the known defect, so the test does not depend on
+        // which engine is wired in.
+        var dir = Scratch();
+        string file = Path.Combine(dir.FullName, "sub", "found.txt");
+        var run = Run(default, new FindsKnownDefect(interruptBeforeShrinking: false), "explore", "--seed", "3", "-q", "-o", file);
+        Assert.Equal(1, run.Code);
+        string repro = ReproducerCodec.Encode(KnownDefect());
+        Assert.Contains(repro, run.Out);
+        Assert.Contains("minimal sequence (8 of 8 operations)", run.Out);
+        Assert.Contains($"reproducer written to {file}", run.Out);
+        Assert.Contains(repro, File.ReadAllText(file));
+        var replay = Run("replay", file);
+        Assert.Equal(1, replay.Code);
+        Assert.Contains("result:   invariant ", replay.Out);
+    }
+
+    [Fact]
+    public void A_failure_found_before_an_interrupt_is_still_reported_and_saved()
+    {
+        var dir = Scratch();
+        string file = Path.Combine(dir.FullName, "interrupted.txt");
+        var run = Run(default, new FindsKnownDefect(interruptBeforeShrinking: true), "explore", "--seed", "3", "-q", "-o", file);
+        Assert.Equal(1, run.Code);
+        Assert.Contains("summary (interrupted):", run.Out);
+        Assert.Contains("VIOLATION (not shrunk, the run was interrupted)", run.Out);
+        Assert.Contains(ReproducerCodec.Encode(KnownDefect()), File.ReadAllText(file));
+    }
+
+    [Fact]
+    public void An_interrupt_before_anything_ran_exits_0_with_an_interrupted_summary()
+    {
+        using var cancelled = new CancellationTokenSource();
+        cancelled.Cancel();
+        var dir = Scratch();
+        var run = Run(cancelled.Token, null, "explore", "--seed", "5", "-q", "-o", Path.Combine(dir.FullName, "r.txt"));
+        Assert.Equal(0, run.Code);
+        Assert.Contains("summary (interrupted):", run.Out);
+        Assert.Contains("sequences:      0", run.Out);
+    }
+
+    [Fact]
+    public void Quiet_runs_write_nothing_to_stderr_and_progress_never_goes_to_stdout()
+    {
+        var dir = Scratch();
+        var run = Run("explore", "--seed", "2", "--iterations", "5", "--time", "0", "--max-size", "10", "-q", "-o", Path.Combine(dir.FullName, "r.txt"));
+        Assert.Equal("", run.Err);
+        Assert.DoesNotContain("iommufd-verify: ", run.Out);
+    }
+
+    [Fact]
+    public void The_header_states_the_budget_the_model_and_the_oracle()
+    {
+        var dir = Scratch();
+        var run = Run("explore", "--seed", "2", "--iterations", "3", "--time", "0", "--max-size", "10", "--no-oracle", "-q", "-o", Path.Combine(dir.FullName, "r.txt"));
+        Assert.StartsWith("iommufd-verify explore: seed 2, budget 3 sequences, max size 10, model as released, oracle off", run.Out);
+    }
+
+    [Fact]
+    public void Bench_reports_both_modes_without_asserting_numbers()
+    {
+        var run = Run("bench", "--seconds", "0.2", "--sequences", "3", "--max-size", "8");
+        Assert.Equal(0, run.Code);
+        Assert.Equal("", run.Err);
+        foreach (string word in new[] { "oracle on", "oracle off", "sequences/s", "operations/s" })
+            Assert.Contains(word, run.Out);
+    }
+
+    [Fact]
+    public void Patches_lists_every_named_patch()
+    {
+        var run = Run("patches");
+        Assert.Equal(0, run.Code);
+        if (ModelPatches.All.Count == 0)
+            Assert.Contains("no named patches yet", run.Out);
+        foreach (string name in ModelPatches.All.Keys)
+            Assert.Contains(name, run.Out);
+    }
+
+    /// <summary>An engine that reports the known defect as found; optionally as if interrupted
+    /// while shrinking (found, but no final result).</summary>
+    private sealed class FindsKnownDefect(bool interruptBeforeShrinking) : IExplorationBackend
+    {
+        public string Name => "stub";
+        public Func<IOracle> Oracle(bool on) => on ? () => new KernelChecksOracle() : () => new NullOracle();
+
+        public ExploreOutcome Explore(ExploreRequest request)
+        {
+            var scenario = KnownDefect();
+            var report = Runner.Run(scenario, Oracle(true));
+            var violation = report.Violation ?? throw new InvalidOperationException("the known defect no longer fails");
+            request.OnFailure?.Invoke(scenario, violation);
+            var failure = interruptBeforeShrinking
+                ? null
+                : new FoundFailure(scenario, scenario, violation, ReproducerCodec.Encode(scenario), ReplayText.Render(report));
+            var empty = new Dictionary<string, long>();
+            return new ExploreOutcome(1, report.Steps.Count, TimeSpan.FromMilliseconds(1), empty, empty, empty, failure, interruptBeforeShrinking);
+        }
+
+        public ReplayOutcome Replay(Scenario scenario)
+        {
+            var report = Runner.Run(scenario, Oracle(true));
+            return new ReplayOutcome(report, ReplayText.Render(report));
+        }
+
+        public IReadOnlyList<Scenario> Workload(ulong seed, int count, int maxSize) => [KnownDefect()];
+    }
+}
