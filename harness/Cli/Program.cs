@@ -79,6 +79,7 @@ public static class Program
         root.Subcommands.Add(ExploreCommand.Create(context));
         root.Subcommands.Add(ReplayCommand.Create(context));
         root.Subcommands.Add(BenchCommand.Create(context));
+        root.Subcommands.Add(SweepCommand.Create(context));
         root.Subcommands.Add(PatchesCommand.Create(context));
         return root;
     }
@@ -90,7 +91,7 @@ public static class Program
         if (parse.UnmatchedTokens.Count > 0)
             return $"unrecognized argument '{parse.UnmatchedTokens[0]}' (see {Name} --help)";
         if (parse.CommandResult.Command is RootCommand)
-            return $"a command is needed: explore, replay, bench or patches (see {Name} --help)";
+            return $"a command is needed: explore, replay, sweep, bench or patches (see {Name} --help)";
         return parse.Errors[0].Message;
     }
 

@@ -1,0 +1,122 @@
+// SPDX-License-Identifier: GPL-2.0-only
+using System.CommandLine;
+using System.Globalization;
+using Iommufd.Harness.FaultInjection;
+using Iommufd.Harness.Generation;
+using Iommufd.Harness.Repro;
+
+namespace Iommufd.Cli;
+
+/// <summary>
+/// <c>sweep</c>: fail-nth over one sequence. For every operation (and the teardown) and
+/// N = 1, 2, ... the sequence is run again with only the N-th fault-site hit of that operation
+/// failing, until the operation reaches no N-th site; every run is checked after every step, with
+/// the all-or-nothing and destroy-never-fails checks, and for leaks after teardown.
+/// </summary>
+public static class SweepCommand
+{
+    public static Command Create(CliContext context)
+    {
+        var input = new Argument<string?>("reproducer")
+        {
+            Description = "The sequence to sweep: a reproducer string or a file that holds one. Without it, sequences are generated from --seed.",
+            Arity = ArgumentArity.ZeroOrOne,
+        };
+        var seed = new Option<ulong?>("--seed", "-s")
+        {
+            Description = "Generate the sequences to sweep from this seed (used when no reproducer is given; default 1).",
+            HelpName = "number",
+            CustomParser = r => OptionParsers.Seed(r, "--seed"),
+        };
+        var count = new Option<long>("--sequences")
+        {
+            Description = "How many generated sequences to sweep (without a reproducer). Default 8.",
+            DefaultValueFactory = _ => 8,
+            CustomParser = r => OptionParsers.Integer(r, "--sequences", 1, 1_000_000, "a positive number of sequences"),
+            HelpName = "count",
+        };
+        var maxSize = new Option<int>("--max-size")
+        {
+            Description = "The largest size of a generated sequence (without a reproducer). Default 30.",
+            DefaultValueFactory = _ => 30,
+            CustomParser = r => (int)OptionParsers.Integer(r, "--max-size", 1, 100_000, "a whole number between 1 and 100000"),
+            HelpName = "size",
+        };
+        var maxN = new Option<long>("--max-n")
+        {
+            Description = "The largest N tried per operation (the kernel's fail-nth stops below 400). Default 400.",
+            DefaultValueFactory = _ => 400,
+            CustomParser = r => OptionParsers.Integer(r, "--max-n", 1, 1_000_000, "a positive number"),
+            HelpName = "n",
+        };
+        var noOracle = new Option<bool>("--no-oracle")
+        {
+            Description = "Check only crashes, all-or-nothing and destroy-never-fails, not the specification's invariants.",
+        };
+        var reproFile = new Option<string?>("--repro-file")
+        {
+            Description = "Where to write the reproducer of the first failing run (default repro/sweep-<seed>.txt).",
+            HelpName = "path",
+        };
+        var command = new Command("sweep",
+            "Runs fail-nth over a sequence: every fault site every operation reaches is failed in turn, one run each, and every run " +
+            "is checked. Prints, per fault site, how often it was reached, failed and recovered from, and the first failing run's " +
+            "reproducer. Exit code 0 when every failure was recovered from, 1 when a run broke an invariant, 2 for bad input.")
+        {
+            input, seed, count, maxSize, maxN, noOracle, reproFile,
+        };
+        command.SetAction(parse =>
+        {
+            string? repro = parse.GetValue(input);
+            ulong s = parse.GetValue(seed) ?? 1;
+            var scenarios = repro is null
+                ? context.Backend.Workload(s, (int)parse.GetValue(count), parse.GetValue(maxSize))
+                : [ReplayCommand.Load(repro) with { FaultPlan = "none" }];
+            var oracle = context.Backend.Oracle(!parse.GetValue(noOracle));
+            var started = DateTime.UtcNow;
+            var results = new List<SweepResult>();
+            SweepRun? firstFailure = null;
+            foreach (var scenario in scenarios)
+            {
+                if (context.Cancel.IsCancellationRequested)
+                    break;
+                var result = FailNthSweep.Run(scenario, oracle, (int)parse.GetValue(maxN));
+                results.Add(result);
+                firstFailure ??= result.Failures.FirstOrDefault();
+            }
+            Print(context.Out, results, DateTime.UtcNow - started);
+            if (firstFailure is null)
+                return Program.ExitClean;
+            string text = ReproducerCodec.Encode(firstFailure.Report.Scenario);
+            string path = parse.GetValue(reproFile) ?? Path.Combine("repro", $"sweep-{s}.txt");
+            Directory.CreateDirectory(Path.GetDirectoryName(Path.GetFullPath(path))!);
+            File.WriteAllText(path, $"# {firstFailure.Report.Violation}\n{text}\n");
+            context.Out.WriteLine();
+            context.Out.WriteLine($"first failing run: operation {firstFailure.Step}, hit {firstFailure.N} ({firstFailure.Injected?.Site})");
+            context.Out.WriteLine(firstFailure.Report.Violation!.ToString());
+            context.Out.WriteLine($"reproducer (also in {path}):");
+            context.Out.WriteLine(text);
+            return Program.ExitViolation;
+        });
+        return command;
+    }
+
+    private static void Print(TextWriter output, IReadOnlyList<SweepResult> results, TimeSpan elapsed)
+    {
+        var sites = results.SelectMany(r => r.Sites).GroupBy(s => s.Site, StringComparer.Ordinal)
+            .Select(g => new SiteStats(g.Key, g.Sum(s => s.Reached), g.Sum(s => s.Failed), g.Sum(s => s.Recovered)))
+            .OrderBy(s => s.Site, StringComparer.Ordinal).ToList();
+        var known = Iommufd.Faults.FaultSites.Catalog.Select(c => c.Name).ToHashSet(StringComparer.Ordinal);
+        foreach (var site in known.Where(k => sites.All(s => s.Site != k)).Order(StringComparer.Ordinal))
+            sites.Add(new SiteStats(site, 0, 0, 0));
+        output.WriteLine($"sweep: {results.Count} sequence(s), {results.Sum(r => r.Runs.Count)} runs, " +
+                         $"{results.Sum(r => r.FaultsInjected)} faults injected, {results.Sum(r => r.Failures.Count)} failing runs, " +
+                         $"{elapsed.TotalSeconds.ToString("F1", CultureInfo.InvariantCulture)} s");
+        Tables.Write(output, ["site", "reached", "failed", "recovered", "known"],
+            sites.Select(s => new[]
+            {
+                s.Site, s.Reached.ToString(CultureInfo.InvariantCulture), s.Failed.ToString(CultureInfo.InvariantCulture),
+                s.Recovered.ToString(CultureInfo.InvariantCulture), known.Contains(s.Site) ? "yes" : "NEW",
+            }));
+    }
+}
