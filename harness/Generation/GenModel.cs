@@ -16,7 +16,7 @@ internal sealed class GenModel
     public sealed record Region(int Proc, ulong Length);
     public sealed record PagesObj(int Region, ulong Length, bool Writable) { public bool Held { get; set; } = true; }
     public sealed record Iopt { public bool LargeDisabled { get; set; } }
-    public sealed record Area(int Iopt, PagesObj Pages, ulong StartByte, ulong Length);
+    public sealed record Area(int Iopt, PagesObj Pages, ulong StartByte, ulong Length, bool Write);
     public sealed record Domain(int Iopt);
     public sealed record Access(int Iopt);
     public sealed record Pin(Access Access, Area Area);
@@ -68,6 +68,11 @@ internal sealed class GenModel
             case MapUserMemory o when Pick(Procs, o.Process) is { Exited: false } && o.Segments.Count > 0:
                 Regions.Add(new Region((int)((uint)o.Process % (uint)Procs.Count), RegionLength(o.Segments)));
                 break;
+            // iopt_alloc_pages only refuses a zero length or one within a page of SIZE_MAX.
+            case CreatePages o when o.RawUptr && Pick(Regions, o.Region) is { } r && !Procs[r.Proc].Exited
+                                    && o.Length > 0 && o.Length <= ulong.MaxValue - Page:
+                Pages.Add(new PagesObj((int)((uint)o.Region % (uint)Regions.Count), o.Length, o.Writable));
+                break;
             case CreatePages o when !o.RawUptr && Pick(Regions, o.Region) is { } r && !Procs[r.Proc].Exited && r.Length > 0 && o.Length > 0:
             {
                 ulong off = o.Offset % r.Length;
@@ -81,8 +86,9 @@ internal sealed class GenModel
                 Iopts.Add(new Iopt());
                 break;
             case MapArea o when Pick(Iopts, o.Iopt) is not null && Pick(HeldPages, o.Pages) is { } p
-                                && o.Length > 0 && o.StartByte + o.Length <= p.Length && o.Iova is null:
-                Areas.Add(new Area(Index(Iopts, o.Iopt), p, o.StartByte, o.Length));
+                                && o.Length > 0 && o.StartByte + o.Length <= p.Length && o.Iova is null
+                                && (p.Writable || !o.Write):
+                Areas.Add(new Area(Index(Iopts, o.Iopt), p, o.StartByte, o.Length, o.Write));
                 break;
             case CopyArea o when Pick(Areas, o.Area) is { } a && Iopts.Count > 0 && o.Iova is null:
                 Areas.Add(a with { Iopt = Index(Iopts, o.DstIopt) });
@@ -116,7 +122,8 @@ internal sealed class GenModel
                 Accesses.Remove(x);
                 Pins.RemoveAll(p => p.Access == x);
                 break;
-            case AccessPin o when !o.Raw && o.Length > 0 && Pick(Accesses, o.Access) is { } x && Pick(AreasOf(x.Iopt), o.Area) is { } a:
+            case AccessPin o when !o.Raw && o.Length > 0 && Pick(Accesses, o.Access) is { } x && Pick(AreasOf(x.Iopt), o.Area) is { } a
+                                  && (a.Write || !o.Write):
                 Pins.Add(new Pin(x, a));
                 break;
             case AccessUnpin o when Pick(Pins, o.Pin) is { } p:

@@ -9,8 +9,11 @@ namespace Iommufd.Harness.Generation;
 /// Preconditions follow the real callers (memory before pages, pages before maps, accesses pin
 /// inside mapped areas of their own IOAS, ...); a small share of each operation is bad input at
 /// and past the edges. <see cref="Weights"/> lists the relative weight of each operation kind.
+/// Offsets and lengths are page aligned unless the scenario is an <c>unaligned</c> one (a share of
+/// the scenarios, chosen per scenario), where sub-page offsets and lengths appear too: mixing them
+/// everywhere would make most areas refuse domains and accesses (-EADDRINUSE) and keep runs shallow.
 /// </summary>
-internal sealed class OpGenerators(GenModel model, int size, GenerationOptions options)
+internal sealed class OpGenerators(GenModel model, int size, GenerationOptions options, bool unaligned)
 {
     private const ulong Page = GenModel.Page;
     private const ulong ULongMax = ulong.MaxValue;
@@ -24,11 +27,11 @@ internal sealed class OpGenerators(GenModel model, int size, GenerationOptions o
         [nameof(NewProcess)] = 3, [nameof(MapUserMemory)] = 6, [nameof(UserWrite)] = 3,
         [nameof(CreatePages)] = 8, [nameof(PutPages)] = 2, [nameof(CreateIopt)] = 3,
         [nameof(MapArea)] = 14, [nameof(CopyArea)] = 4, [nameof(UnmapArea)] = 5, [nameof(UnmapRange)] = 3,
-        [nameof(AttachDomain)] = 7, [nameof(DetachDomain)] = 5, [nameof(SetLargePages)] = 3,
+        [nameof(AttachDomain)] = 6, [nameof(DetachDomain)] = 6, [nameof(SetLargePages)] = 3,
         [nameof(SplitArea)] = 4, [nameof(CreateAccess)] = 5, [nameof(DestroyAccess)] = 2,
-        [nameof(AccessPin)] = 12, [nameof(AccessUnpin)] = 6, [nameof(AccessRw)] = 10,
+        [nameof(AccessPin)] = 16, [nameof(AccessUnpin)] = 6, [nameof(AccessRw)] = 10,
         [nameof(ProcessExit)] = 1, [nameof(SetRlimit)] = 2, [nameof(SetCapIpcLock)] = 2,
-        [nameof(SetTempMemoryLimit)] = 2,
+        [nameof(SetTempMemoryLimit)] = 1,
     };
 
     /// <summary>The next operation: every kind whose objects exist, weighted; missing
@@ -38,11 +41,15 @@ internal sealed class OpGenerators(GenModel model, int size, GenerationOptions o
         var m = model;
         bool regions = m.LiveRegions.Any(), pages = m.HeldPages.Count > 0, iopts = m.Iopts.Count > 0;
         bool areas = m.Areas.Count > 0, accesses = m.Accesses.Count > 0;
-        var choices = new List<(int, Gen<Op>)>();
+        // Choose the kind first, then build only that kind's generator.
+        var builders = new List<Func<Gen<Op>>>();
+        var choices = new List<(int, Gen<int>)>();
         void Add(string kind, bool when, Func<Gen<Op>> gen, int boost = 0)
         {
-            if (when)
-                choices.Add((Weights[kind] + boost, gen()));
+            if (!when)
+                return;
+            choices.Add((Weights[kind] + boost, Gen.Constant(builders.Count)));
+            builders.Add(gen);
         }
         Add(nameof(NewProcess), m.Procs.Count < 4, NewProcess);
         Add(nameof(MapUserMemory), m.Regions.Count < 8, MapUserMemory, regions ? 0 : 60);
@@ -67,7 +74,7 @@ internal sealed class OpGenerators(GenModel model, int size, GenerationOptions o
         Add(nameof(SetRlimit), true, SetRlimit);
         Add(nameof(SetCapIpcLock), true, SetCapIpcLock);
         Add(nameof(SetTempMemoryLimit), true, SetTempMemoryLimit);
-        return Gen.Frequency(choices.ToArray());
+        return Gen.Frequency(choices.ToArray()).SelectMany(k => builders[k]());
     }
 
     // ---- building blocks -------------------------------------------------------------------
@@ -93,7 +100,7 @@ internal sealed class OpGenerators(GenModel model, int size, GenerationOptions o
     }
 
     /// <summary>A byte offset inside [0, length): mostly page aligned, sometimes anywhere.</summary>
-    private static Gen<ulong> OffsetIn(ulong length)
+    private Gen<ulong> OffsetIn(ulong length)
     {
         if (length <= 1)
             return Gen.Constant(0UL);
@@ -101,21 +108,21 @@ internal sealed class OpGenerators(GenModel model, int size, GenerationOptions o
         return Gen.Frequency(
             (4, Gen.Constant(0UL)),
             (6, Between(0, pages - 1).Select(p => p * Page)),
-            (1, Gen.Constant(Page)),
-            (2, Between(0, length - 1)));
+            (2, Gen.Constant(Math.Min(Page, (pages - 1) * Page))),
+            (unaligned ? 3 : 0, Between(0, length - 1)));
     }
 
     /// <summary>A byte length for a range starting <paramref name="offset"/> into [0, length):
     /// the rest, a few pages, a sub-page length, or anything.</summary>
-    private static Gen<ulong> LengthIn(ulong length, ulong offset)
+    private Gen<ulong> LengthIn(ulong length, ulong offset)
     {
         ulong rest = Math.Max(1, length - Math.Min(offset, length - 1));
         ulong restPages = Math.Max(1, rest / Page);
         return Gen.Frequency(
             (5, Gen.Constant(rest)),
             (5, Between(1, Math.Min(restPages, 8)).Select(p => Math.Min(rest, p * Page))),
-            (1, Between(1, Math.Min(rest, Page))),
-            (2, Between(1, rest)));
+            (unaligned ? 1 : 0, Between(1, Math.Min(rest, Page))),
+            (unaligned ? 2 : 0, Between(1, rest)));
     }
 
     /// <summary>Bad (IOVA or user address, length) pairs at and past the edges.</summary>
@@ -124,6 +131,12 @@ internal sealed class OpGenerators(GenModel model, int size, GenerationOptions o
         (ULongMax - Page + 1, 2 * Page), (ULongMax - 10, 100UL), (1UL << 63, 1UL << 63), (Page, ULongMax),
         (Page, ULongMax - Page + 1), (0x800UL, 0x800UL), (1UL, Page), (0x10_0000_0000UL, ULongMax / 2),
         (0x7fff_ffff_f000UL, 2 * Page), (0x20_0000_0000UL, Page));
+
+    /// <summary>Bad IOVA ranges for an access pin. The selftest driver refuses lengths above
+    /// 16 MiB before it reaches the core, so longer ones are not generated.</summary>
+    private static Gen<(ulong Addr, ulong Length)> PinEdgeRange() => Gen.Elements(
+        (0UL, 0UL), (Page, 0UL), (0UL, Page), (1UL, Page), (0x800UL, 0x800UL), (ULongMax - Page + 1, 2 * Page),
+        (ULongMax - 10, 100UL), (ULongMax - Page + 1, Page), (0x20_0000_0000UL, 4 * Page), (0x7fff_ffff_f000UL, 2 * Page));
 
     // ---- one generator per operation ---------------------------------------------------------
 
@@ -140,7 +153,7 @@ internal sealed class OpGenerators(GenModel model, int size, GenerationOptions o
             (6, Gen.Constant(SegmentKind.Run)), (2, Gen.Constant(SegmentKind.HugeRun)), (3, Gen.Constant(SegmentKind.Scattered)),
         };
         if (!first)
-            kinds.AddRange([(1, Gen.Constant(SegmentKind.Hole)), (1, Gen.Constant(SegmentKind.Alias))]);
+            kinds.AddRange([(1, Gen.Constant(SegmentKind.Hole)), (2, Gen.Constant(SegmentKind.Alias))]);
         return from kind in Gen.Frequency(kinds.ToArray())
                from pages in kind == SegmentKind.HugeRun && Scale >= 512
                    ? Gen.Elements(512UL, 1024UL, 513UL, 700UL).Select(p => Math.Min(p, (ulong)Math.Max(512, Scale)))
@@ -205,12 +218,15 @@ internal sealed class OpGenerators(GenModel model, int size, GenerationOptions o
             from iova in Iova()
             from write in Chance(80)
             select (Op)new MapArea(i, p, start, n, iova, write);
+        // Bad input as IOAS_MAP can pass it: a zero length, or a whole pages object at an IOVA
+        // that is misaligned or runs past the top. (A slice beyond the pages is not bad user
+        // input: the callers WARN on it as on their own bug.)
         var bad =
             from i in Gen.Choose(0, model.Iopts.Count - 1)
             from p in Handle(held.Count)
-            from n in Gen.Elements(0UL, ULongMax, ULongMax / 2 + 1)
-            from iova in Iova()
-            select (Op)new MapArea(i, p, 0, n, iova, true);
+            from zero in Chance(50)
+            from iova in Gen.Elements<ulong?>(null, ULongMax - Page + 1, ULongMax - 16 * Page + 1, 0UL, 1UL, 0x40_0000_0800UL)
+            select (Op)new MapArea(i, p, 0, zero ? 0 : held[p].Length, iova, true);
         return Gen.Frequency((24, valid), (1, bad));
     }
 
@@ -233,7 +249,7 @@ internal sealed class OpGenerators(GenModel model, int size, GenerationOptions o
     }
 
     private Gen<Op> AttachDomain() =>
-        from i in Handle(model.Iopts.Count)
+        from i in BusyIopt()
         from kind in Gen.Elements(DomainKind.Mock, DomainKind.PageTable)
         select (Op)new AttachDomain(i, kind);
 
@@ -247,14 +263,15 @@ internal sealed class OpGenerators(GenModel model, int size, GenerationOptions o
         from off in OffsetIn(model.Areas[a].Length)
         select (Op)new SplitArea(a, off);
 
-    private Gen<Op> CreateAccess()
+    /// <summary>An IOAS, preferably one with areas (so a domain or access has work to do).</summary>
+    private Gen<int> BusyIopt()
     {
-        // Prefer an IOAS that has areas, so the access has something to pin.
-        var withAreas = Enumerable.Range(0, model.Iopts.Count).Where(i => model.AreasOf(i).Count > 0).ToList();
+        var withAreas = Enumerable.Range(0, model.Iopts.Count).Where(i => model.AreasOf(i).Count > 0).ToArray();
         var any = Handle(model.Iopts.Count);
-        var gen = withAreas.Count == 0 ? any : Gen.Frequency((3, Gen.Elements(withAreas.ToArray())), (1, any));
-        return gen.Select(i => (Op)new CreateAccess(i));
+        return withAreas.Length == 0 ? any : Gen.Frequency((3, Gen.Elements(withAreas)), (1, any));
     }
+
+    private Gen<Op> CreateAccess() => BusyIopt().Select(i => (Op)new CreateAccess(i));
 
     /// <summary>An access and one area of its IOAS (as World resolves it), or none.</summary>
     private List<(int Access, int Area, ulong Length)> AccessTargets() =>
@@ -264,7 +281,7 @@ internal sealed class OpGenerators(GenModel model, int size, GenerationOptions o
     {
         var targets = AccessTargets();
         var bad = from x in Handle(model.Accesses.Count)
-                  from e in EdgeRange()
+                  from e in PinEdgeRange()
                   from write in Chance(50)
                   select (Op)new AccessPin(x, 0, e.Addr, e.Length, write, Raw: true);
         if (targets.Count == 0)

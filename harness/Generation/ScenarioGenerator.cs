@@ -30,17 +30,20 @@ public static class ScenarioGenerator
         // one or two entries for the whole run.
         if (Sample(FsCheckGen.Choose(0, 2), size, seed, 1) == 0)
             ops.Add(Sample(OpGenerators.SetTempMemoryLimit(), size, seed, 2));
+        // Three scenarios in ten also use sub-page offsets and lengths.
+        bool unaligned = Sample(FsCheckGen.Choose(0, 9), size, seed, 3) < 3;
         for (int step = 0; ops.Count < count; step++)
         {
-            var op = Sample(new OpGenerators(model, size, options).Next(), size, seed, 16 + (ulong)step);
+            var op = Sample(new OpGenerators(model, size, options, unaligned).Next(), size, seed, 16 + (ulong)step);
             ops.Add(op);
             model.Apply(op);
         }
         return ops;
     }
 
+    // Gen.Sample(generator, number of samples, random state, size).
     private static T Sample<T>(Gen<T> gen, int size, ulong seed, ulong stream) =>
-        FsCheckGen.Sample(gen, size, SeedMix.Rnd(SeedMix.Derive(seed, stream)), 1)[0];
+        FsCheckGen.Sample(gen, 1, SeedMix.Rnd(SeedMix.Derive(seed, stream)), size)[0];
 
     /// <summary>An FsCheck generator of scenarios (64-bit seed drawn by FsCheck, size from FsCheck).</summary>
     public static Gen<Scenario> Gen(GenerationOptions? options = null, IReadOnlyList<string>? patches = null) =>
