@@ -45,10 +45,17 @@ public enum SegmentKind { Run, HugeRun, Scattered, Hole, Alias }
 /// <summary>A layout segment of <paramref name="Pages"/> pages. Alias re-maps the frames of the
 /// region's first segment; ReadOnly maps without write permission; Movable lets a long-term pin
 /// migrate the pages first.</summary>
-public sealed record Segment(SegmentKind Kind, ulong Pages, bool ReadOnly = false, bool Movable = false);
+public sealed record Segment(SegmentKind Kind, ulong Pages, bool ReadOnly = false, bool Movable = false)
+{
+    /// <summary>Compact form for reproducers: <c>Run*8 ro movable</c>.</summary>
+    public override string ToString() => $"{Kind}*{Pages}{(ReadOnly ? " ro" : "")}{(Movable ? " movable" : "")}";
+}
 
 /// <summary>Builds a user memory region in a process from segments, at the next free user VA.</summary>
-public sealed record MapUserMemory(int Process, IReadOnlyList<Segment> Segments) : Op;
+public sealed record MapUserMemory(int Process, IReadOnlyList<Segment> Segments) : Op
+{
+    public override string ToString() => $"MapUserMemory {{ Process = {Process}, Segments = [{string.Join(", ", Segments)}] }}";
+}
 
 /// <summary>The process writes bytes derived from <paramref name="Seed"/> into its own memory.</summary>
 public sealed record UserWrite(int Region, ulong Offset, ulong Length, int Seed) : Op;

@@ -1,0 +1,34 @@
+// SPDX-License-Identifier: GPL-2.0-only
+using Iommufd.Harness.Generation;
+
+namespace Iommufd.Harness.Exploration;
+
+/// <summary>
+/// What an exploration does. It stops at the first violation, after <see cref="Iterations"/>
+/// scenarios (0: no limit), or when <see cref="TimeBudget"/> is spent, whichever comes first.
+/// With an iteration budget only, the result is a pure function of the options.
+/// </summary>
+public sealed record ExploreOptions
+{
+    /// <summary>Scenarios to run at most (0: unlimited, then a time budget is needed).</summary>
+    public int Iterations { get; init; } = 1000;
+    /// <summary>Wall-clock budget, checked between scenarios; null: none.</summary>
+    public TimeSpan? TimeBudget { get; init; }
+    /// <summary>Master seed; scenario i uses <c>SeedMix.Derive(Seed, i)</c>.</summary>
+    public ulong Seed { get; init; } = 1;
+    /// <summary>Largest FsCheck size (1..100); scenario i has size <c>1 + i % MaxSize</c>.</summary>
+    public int MaxSize { get; init; } = GenerationOptions.MaxSize;
+    public GenerationOptions Generation { get; init; } = GenerationOptions.Default;
+    /// <summary>The model variant: the named patches switched on (empty: as released).</summary>
+    public IReadOnlyList<string> Patches { get; init; } = [];
+    /// <summary>Give some scenarios a seeded probabilistic fault plan (off: no faults).</summary>
+    public bool MixFaultPlans { get; init; }
+    /// <summary>Runs the shrinker may spend on a failure.</summary>
+    public int ShrinkBudget { get; init; } = 2000;
+    /// <summary>Called every <see cref="ProgressEvery"/> scenarios and once at the end.</summary>
+    public Action<ExploreProgress>? Progress { get; init; }
+    public int ProgressEvery { get; init; } = 100;
+}
+
+/// <summary>Progress of a running exploration.</summary>
+public sealed record ExploreProgress(int Sequences, long Operations, TimeSpan Elapsed, bool Done);
