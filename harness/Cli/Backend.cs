@@ -44,9 +44,7 @@ public sealed record ReplayOutcome(RunReport Report, string Text);
 
 /// <summary>
 /// The seam between the program and the engine that generates, runs, checks and shrinks
-/// scenarios. The program only talks to this interface, so swapping the stand-in engine of
-/// <see cref="FallbackBackend"/> for the real explorer and specification oracle is a change in
-/// <see cref="Backends.Create"/> alone.
+/// scenarios. The program only talks to this interface (tests substitute their own engines).
 /// </summary>
 public interface IExplorationBackend
 {
@@ -67,5 +65,5 @@ public interface IExplorationBackend
 /// <summary>Chooses the engine. The one place to switch when the real explorer lands.</summary>
 public static class Backends
 {
-    public static IExplorationBackend Create() => new FallbackBackend();
+    public static IExplorationBackend Create() => new ExplorerBackend(() => new KernelChecksOracle());
 }

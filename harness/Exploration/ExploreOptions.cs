@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0-only
 using Iommufd.Harness.Generation;
 
+using Iommufd.Harness.Oracle;
+
 namespace Iommufd.Harness.Exploration;
 
 /// <summary>
@@ -28,6 +30,10 @@ public sealed record ExploreOptions
     /// <summary>Called every <see cref="ProgressEvery"/> scenarios and once at the end.</summary>
     public Action<ExploreProgress>? Progress { get; init; }
     public int ProgressEvery { get; init; } = 100;
+    /// <summary>Told about a failure as soon as it is found, before shrinking (so it can be saved).</summary>
+    public Action<Scenario, Violation>? OnFailure { get; init; }
+    /// <summary>Stops the run between sequences (and shrinking between candidates); what was found is kept.</summary>
+    public CancellationToken Cancel { get; init; }
 }
 
 /// <summary>Progress of a running exploration.</summary>

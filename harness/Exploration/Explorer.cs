@@ -22,7 +22,7 @@ public sealed record Finding(
     int ShrinkRuns);
 
 /// <summary>The outcome of an exploration: its counters and the failure it found, if any.</summary>
-public sealed record ExploreResult(ExploreStats Stats, Finding? Finding)
+public sealed record ExploreResult(ExploreStats Stats, Finding? Finding, bool Interrupted = false)
 {
     public bool Found => Finding is not null;
 }
@@ -46,8 +46,15 @@ public sealed class Explorer(Func<IOracle> oracleFactory)
         var clock = Stopwatch.StartNew();
         var stats = new ExploreStats.Builder();
         Finding? finding = null;
+        bool interrupted = false;
+        TimeSpan? explored = null;
         for (int i = 0; options.Iterations <= 0 || i < options.Iterations; i++)
         {
+            if (options.Cancel.IsCancellationRequested)
+            {
+                interrupted = true;
+                break;
+            }
             if (options.TimeBudget is { } budget && clock.Elapsed >= budget)
                 break;
             ulong seed = SeedMix.Derive(options.Seed, (ulong)i);
@@ -57,7 +64,12 @@ public sealed class Explorer(Func<IOracle> oracleFactory)
             stats.Add(report);
             if (report.Violation is { } violation)
             {
-                var shrunk = new Shrinker(Check, options.ShrinkBudget).Shrink(scenario, violation);
+                explored = clock.Elapsed; // rates cover exploring, not shrinking
+                options.OnFailure?.Invoke(scenario, violation);
+                // A cancelled shrink stops at once: every further candidate counts as not failing.
+                var shrunk = new Shrinker(s => options.Cancel.IsCancellationRequested ? null : Check(s), options.ShrinkBudget)
+                    .Shrink(scenario, violation);
+                interrupted = options.Cancel.IsCancellationRequested;
                 finding = new Finding(i, seed, size, scenario, violation, shrunk.Scenario, shrunk.Violation,
                     ReproducerCodec.Encode(shrunk.Scenario), shrunk.Runs);
                 break;
@@ -66,7 +78,7 @@ public sealed class Explorer(Func<IOracle> oracleFactory)
                 progress(new ExploreProgress(stats.Sequences, stats.Operations, clock.Elapsed, false));
         }
         options.Progress?.Invoke(new ExploreProgress(stats.Sequences, stats.Operations, clock.Elapsed, true));
-        return new ExploreResult(stats.Build(clock.Elapsed), finding);
+        return new ExploreResult(stats.Build(explored ?? clock.Elapsed), finding, interrupted);
     }
 
     /// <summary>Runs a scenario and returns its first violation, if any.</summary>

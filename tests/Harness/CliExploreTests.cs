@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0-only
 using Iommufd.Cli;
 using Iommufd.Harness.Execution;
+using Iommufd.Harness.Exploration;
 using Iommufd.Harness.Generation;
 using Iommufd.Harness.Oracle;
 using Iommufd.Harness.Repro;
@@ -67,7 +68,7 @@ public class CliExploreTests
         Assert.Contains(repro, File.ReadAllText(file));
         var replay = Run("replay", file);
         Assert.Equal(1, replay.Code);
-        Assert.Contains("result:   invariant ", replay.Out);
+        Assert.Contains("result:  invariant ", replay.Out);
     }
 
     [Fact]
@@ -147,7 +148,7 @@ public class CliExploreTests
             request.OnFailure?.Invoke(scenario, violation);
             var failure = interruptBeforeShrinking
                 ? null
-                : new FoundFailure(scenario, scenario, violation, ReproducerCodec.Encode(scenario), ReplayText.Render(report));
+                : new FoundFailure(scenario, scenario, violation, ReproducerCodec.Encode(scenario), ReportRenderer.Render(report));
             var empty = new Dictionary<string, long>();
             return new ExploreOutcome(1, report.Steps.Count, TimeSpan.FromMilliseconds(1), empty, empty, empty, failure, interruptBeforeShrinking);
         }
@@ -155,7 +156,7 @@ public class CliExploreTests
         public ReplayOutcome Replay(Scenario scenario)
         {
             var report = Runner.Run(scenario, Oracle(true));
-            return new ReplayOutcome(report, ReplayText.Render(report));
+            return new ReplayOutcome(report, ReportRenderer.Render(report));
         }
 
         public IReadOnlyList<Scenario> Workload(ulong seed, int count, int maxSize) => [KnownDefect()];

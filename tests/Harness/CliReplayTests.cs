@@ -18,7 +18,7 @@ public class CliReplayTests
         Assert.Equal(first.Out, second.Out);
         Assert.Equal("", first.Err);
         // The report names the invariant and the step, and ends with the reproducer itself.
-        Assert.Contains("result:   invariant ", first.Out);
+        Assert.Contains("result:  invariant ", first.Out);
         Assert.Contains(" broken at ", first.Out);
         Assert.EndsWith(repro + "\n", first.Out);
     }
