@@ -29,6 +29,9 @@ public sealed class ReturnCodeRules(FakeKernel kernel, Func<iopt_pages, PagesSpe
     {
         public readonly HashSet<int> Errors = [];
         public readonly List<string> Causes = [];
+        /// <summary>Pages this operation may newly account, per accounting target (user or mm):
+        /// one operation can pin several areas, and the limit applies to their sum.</summary>
+        public readonly Dictionary<object, ulong> Planned = new(ReferenceEqualityComparer.Instance);
         public bool MustFail;
 
         public void Cause(bool present, string why, bool mustFail, params int[] errnos)
@@ -347,15 +350,14 @@ public sealed class ReturnCodeRules(FakeKernel kernel, Func<iopt_pages, PagesSpe
         allowed.Cause(unusable || gone, $"pages#{spec.Id} has user memory that cannot be pinned", false, EFAULT);
         allowed.Cause(gone && spec.Mode == IoptPagesAccount.IOPT_PAGES_ACCOUNT_MM,
             $"pages#{spec.Id} accounts to an exited mm", false, EINVAL);
+        if (spec.Mode == IoptPagesAccount.IOPT_PAGES_ACCOUNT_NONE)
+            return;
         ulong limit = spec.Task.RlimitMemlock >> KernelApi.PAGE_SHIFT;
-        ulong current = spec.Mode switch
-        {
-            IoptPagesAccount.IOPT_PAGES_ACCOUNT_USER => (ulong)spec.User.locked_vm.Value,
-            IoptPagesAccount.IOPT_PAGES_ACCOUNT_MM => spec.Mm.locked_vm,
-            _ => 0,
-        };
-        allowed.Cause(spec.Mode != IoptPagesAccount.IOPT_PAGES_ACCOUNT_NONE && current + unheld > limit,
-            $"pages#{spec.Id}: {current} + {unheld} pages exceed RLIMIT_MEMLOCK ({limit} pages)", false, ENOMEM);
+        object target = spec.Mode == IoptPagesAccount.IOPT_PAGES_ACCOUNT_USER ? spec.User : spec.Mm;
+        ulong current = spec.Mode == IoptPagesAccount.IOPT_PAGES_ACCOUNT_USER ? (ulong)spec.User.locked_vm.Value : spec.Mm.locked_vm;
+        ulong planned = allowed.Planned[target] = allowed.Planned.GetValueOrDefault(target) + unheld;
+        allowed.Cause(current + planned > limit,
+            $"pages#{spec.Id}: {current} + {planned} pages exceed RLIMIT_MEMLOCK ({limit} pages)", false, ENOMEM);
     }
 
     /// <summary>Every page of [first, last] is mapped (writable if <paramref name="write"/>) in a live mm.</summary>

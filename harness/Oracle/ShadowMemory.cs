@@ -20,6 +20,18 @@ public sealed class ShadowMemory
 
     public void Set(ulong pfn, int offset, byte value) => Page(pfn)[offset] = value;
 
+    /// <summary>Copies <paramref name="destination"/>.Length bytes of the frame from <paramref name="offset"/>.</summary>
+    public void Read(ulong pfn, int offset, Span<byte> destination)
+    {
+        if (frames.TryGetValue(pfn, out var data))
+            data.AsSpan(offset, destination.Length).CopyTo(destination);
+        else
+            Initial(pfn, offset, destination);
+    }
+
+    /// <summary>Writes bytes into the frame.</summary>
+    public void Write(ulong pfn, int offset, ReadOnlySpan<byte> source) => source.CopyTo(Page(pfn).AsSpan(offset));
+
     /// <summary>A migration copied <paramref name="oldPfn"/> into <paramref name="newPfn"/>.</summary>
     public void Migrate(ulong oldPfn, ulong newPfn) => frames[newPfn] = (byte[])Page(oldPfn).Clone();
 
@@ -37,15 +49,14 @@ public sealed class ShadowMemory
     {
         var data = new byte[PageSize];
         phys.Read(pfn, 0, data);
-        for (int i = 0; i < PageSize; i++)
+        var mine = new byte[PageSize];
+        Read(pfn, 0, mine);
+        int i = mine.AsSpan().CommonPrefixLength(data);
+        if (i < PageSize)
         {
-            byte e = Get(pfn, i);
-            if (e != data[i])
-            {
-                expected = e;
-                actual = data[i];
-                return i;
-            }
+            expected = mine[i];
+            actual = data[i];
+            return i;
         }
         expected = actual = 0;
         return -1;
@@ -56,10 +67,16 @@ public sealed class ShadowMemory
         if (!frames.TryGetValue(pfn, out var data))
         {
             data = new byte[PageSize];
-            for (int i = 0; i < PageSize; i++)
-                data[i] = PhysMem.InitialByte(pfn, i);
+            Initial(pfn, 0, data);
             frames[pfn] = data;
         }
         return data;
+    }
+
+    /// <summary>The initial pattern of a frame (what <see cref="PhysMem.InitialByte"/> gives per byte).</summary>
+    private static void Initial(ulong pfn, int offset, Span<byte> destination)
+    {
+        for (int i = 0; i < destination.Length; i++)
+            destination[i] = PhysMem.InitialByte(pfn, offset + i);
     }
 }
