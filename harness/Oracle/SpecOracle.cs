@@ -10,10 +10,29 @@ namespace Iommufd.Harness.Oracle;
 /// The specification-level oracle (issue 3, item 3). It keeps its own model of what must be true
 /// (which page indexes of which iopt_pages are held and at which frame, what every domain must
 /// map, what user memory contains, what the accounting must be) from the operations, their
-/// results and the user memory layout, never from the port's internal state, and compares the
-/// actual state with it after every step (a..j below) and at the events where that is stronger
-/// (every WARN/lockdep report, every unpin that drops a frame's last pin).
-/// <para>Construct one per run: <c>Runner.Run(scenario, () =&gt; new SpecOracle())</c>.</para>
+/// results, the callers' area layout and the user memory, never from the port's internal state,
+/// and compares the actual state with it after every step and at the events where that is
+/// stronger (every WARN/lockdep/misuse report, every unpin that drops a frame's last pin).
+/// <list type="bullet">
+/// <item>a: with pages-&gt;mutex free, npinned == last_npinned.</item>
+/// <item>b: npinned == number of held indexes (areas of an io_pagetable with a domain, access
+/// pins); each frame's pin count == the held indexes that map it; no pin held by nobody.</item>
+/// <item>c: at the unpin that drops a frame's last pin, no domain maps it (domain ledgers); after
+/// the step, no access pin that lived through it held that frame.</item>
+/// <item>d: each attached domain maps exactly its areas' IOVA, to the frame pinned for each index
+/// plus the page offset, with the area's prot; detached domains map nothing; every unmap pairs
+/// with earlier maps and no map lands on a live one (event logs).</item>
+/// <item>e: pinned_pfns holds exactly the access-held indexes, each with its pinned frame.</item>
+/// <item>f: user/mm locked_vm and mm pinned_vm equal the held counts of the pages accounted to
+/// them; each pages' account mode is the one its creation implies.</item>
+/// <item>g: pages returned to an access are the pinned frames of the user memory; rw reads the
+/// shadow's bytes and writes exactly its data; a write through read-only pages gives -EPERM.</item>
+/// <item>h: no WARN, lockdep or fake-misuse report (found at the event).</item>
+/// <item>i: the return code is allowed (<see cref="ReturnCodeRules"/>).</item>
+/// <item>j: after teardown nothing is pinned, allocated, stored, mapped, accounted or referenced.</item>
+/// </list>
+/// <para>Construct one per run: <c>Runner.Run(scenario, () =&gt; new SpecOracle())</c>. Violations
+/// found at an event in a step that then crashed are in <see cref="Reported"/>.</para>
 /// </summary>
 public sealed class SpecOracle : IOracle
 {

@@ -98,7 +98,18 @@ public sealed class RangeList
         Count = ranges.Aggregate(0UL, (acc, r) => acc + r.Count);
     }
 
-    public static RangeList From(CoverageMap map) => new(map.Pieces().Select(p => p.Range).ToArray());
+    public static RangeList From(CoverageMap map)
+    {
+        var merged = new List<Range>();
+        foreach (var (r, _) in map.Pieces())
+        {
+            if (merged.Count > 0 && merged[^1].Last != ulong.MaxValue && merged[^1].Last + 1 == r.First)
+                merged[^1] = merged[^1] with { Last = r.Last };
+            else
+                merged.Add(r);
+        }
+        return new(merged.ToArray());
+    }
 
     public IReadOnlyList<Range> Ranges => ranges;
 
