@@ -167,15 +167,17 @@ public sealed class SpecOracle : IOracle
             byte mode = creator.CapIpcLock ? IoptPagesAccount.IOPT_PAGES_ACCOUNT_NONE : IoptPagesAccount.IOPT_PAGES_ACCOUNT_USER;
             if (op is CreatePages { AccountMode: IoptPagesAccount.IOPT_PAGES_ACCOUNT_MM } && mode == IoptPagesAccount.IOPT_PAGES_ACCOUNT_USER)
                 mode = IoptPagesAccount.IOPT_PAGES_ACCOUNT_MM;
-            var spec = new PagesSpec(h.Id, h.Pages, h, creator, mode);
+            bool writable = op is CreatePages c ? c.Writable : h.Pages.writable;
+            var spec = new PagesSpec(h.Id, h.Pages, h, creator, mode, writable);
             specs[h.Pages] = spec;
             specList.Add(spec);
             any = true;
             if (h.Pages.account_mode != mode)
                 found.Add(new Violation("f", step, $"pages#{h.Id} has account mode {h.Pages.account_mode}, expected {mode}", spec.ToString()));
-            if (h.Pages.npages != spec.NPages || h.Pages.uptr != spec.Uptr)
+            if (h.Pages.npages != spec.NPages || h.Pages.uptr != spec.Uptr || h.Pages.writable != spec.Writable)
                 found.Add(new Violation("b", step,
-                    $"pages#{h.Id} covers {h.Pages.npages} pages at {h.Pages.uptr:x}, expected {spec.NPages} at {spec.Uptr:x}"));
+                    $"pages#{h.Id} covers {h.Pages.npages} pages at {h.Pages.uptr:x} (writable {h.Pages.writable}), " +
+                    $"expected {spec.NPages} at {spec.Uptr:x} (writable {spec.Writable})"));
         }
         return any;
     }

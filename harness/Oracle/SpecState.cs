@@ -38,7 +38,7 @@ public sealed record IoptView(IReadOnlyList<AreaView> Areas, ulong Alignment, bo
 /// </summary>
 public sealed class PagesSpec
 {
-    public PagesSpec(int id, iopt_pages pages, PagesHandle handle, task_struct creator, byte mode)
+    public PagesSpec(int id, iopt_pages pages, PagesHandle handle, task_struct creator, byte mode, bool writable)
     {
         Id = id;
         Pages = pages;
@@ -49,7 +49,7 @@ public sealed class PagesSpec
         Task = creator.group_leader;
         User = creator.User;
         Mode = mode;
-        Writable = pages.writable;
+        Writable = writable;
     }
 
     public int Id { get; }
