@@ -54,7 +54,7 @@ public sealed class SpecOracle : IOracle
     private int step;
     /// <summary>Bumped whenever a held index gains or loses its frame.</summary>
     private long framesVersion;
-    private readonly Dictionary<iommu_domain, (long Events, int Areas, long Frames)> checkedDomains = new(ReferenceEqualityComparer.Instance);
+    private readonly Dictionary<iommu_domain, (long Events, IReadOnlyList<AreaView> Areas, long Frames)> checkedDomains = new(ReferenceEqualityComparer.Instance);
 
     /// <summary>Every violation found so far, including those found at events of a step that then
     /// crashed (the runner reports the crash; the cause is here).</summary>
@@ -68,7 +68,7 @@ public sealed class SpecOracle : IOracle
         kernel.Checks.Fired += OnCheckFired;
         kernel.Phys.Unpinned += OnUnpinned;
         kernel.Phys.Migrated += e => shadow.Migrate(e.OldPfn, e.NewPfn);
-        before = Snapshot.Take(world, ledgers.Values);
+        before = Snapshot.Take(world, ledgers.Values, PagesId);
     }
 
     // ---- events --------------------------------------------------------------------------------
@@ -107,6 +107,8 @@ public sealed class SpecOracle : IOracle
             pairing.AddRange(ledger.Consume());
     }
 
+    private long PagesId(iopt_pages p) => specs.TryGetValue(p, out var s) ? s.Id : -2;
+
     private DomainLedger Ledger(iommu_domain d)
     {
         if (!ledgers.TryGetValue(d, out var l))
@@ -128,8 +130,8 @@ public sealed class SpecOracle : IOracle
 
         bool newPages = RegisterPages(op, found);
         RefreshLedgers();
-        var after = Snapshot.Take(world, ledgers.Values);
-        bool changed = newPages || after.Stamp != before.Stamp;
+        var after = Snapshot.Take(world, ledgers.Values, PagesId);
+        bool changed = newPages || !after.SameStamp(before);
         if (changed)
             UpdateHolds(after, found);
 
@@ -332,10 +334,10 @@ public sealed class SpecOracle : IOracle
             attached.Add(d.Domain);
             // Only what changed: the domain's own calls, its io_pagetable's areas, or held frames.
             var view = after.View(d.Iopt);
-            var signature = (d.Domain.EventCount, AreasSignature(view), framesVersion);
-            if (checkedDomains.TryGetValue(d.Domain, out var last) && last == signature)
+            if (checkedDomains.TryGetValue(d.Domain, out var last) && last.Events == d.Domain.EventCount &&
+                last.Frames == framesVersion && last.Areas.SequenceEqual(view.Areas))
                 continue;
-            checkedDomains[d.Domain] = signature;
+            checkedDomains[d.Domain] = (d.Domain.EventCount, view.Areas, framesVersion);
             var expected = ExpectedRuns(after.View(d.Iopt), out string? unknown);
             if (unknown is not null)
             {
@@ -351,19 +353,6 @@ public sealed class SpecOracle : IOracle
         foreach (var ledger in ledgers.Values)
             if (!attached.Contains(ledger.Domain) && !ledger.Domain.IsEmpty)
                 found.Add(new Violation("d", step, $"{ledger.Domain} is not attached but maps {ledger.Domain.MappedBytes:#,0} bytes"));
-    }
-
-    private static int AreasSignature(IoptView view)
-    {
-        var h = new HashCode();
-        foreach (var a in view.Areas)
-        {
-            h.Add(a.Iova);
-            h.Add(a.LastIova);
-            h.Add(a.FirstIndex);
-            h.Add(System.Runtime.CompilerServices.RuntimeHelpers.GetHashCode(a.Pages));
-        }
-        return h.ToHashCode();
     }
 
     private readonly record struct Run(ulong Iova, ulong Size, ulong Paddr, int Prot)
