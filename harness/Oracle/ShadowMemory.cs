@@ -76,7 +76,6 @@ public sealed class ShadowMemory
     /// <summary>The initial pattern of a frame (what <see cref="PhysMem.InitialByte"/> gives per byte).</summary>
     private static void Initial(ulong pfn, int offset, Span<byte> destination)
     {
-        for (int i = 0; i < destination.Length; i++)
-            destination[i] = PhysMem.InitialByte(pfn, offset + i);
+        PhysMem.InitialBytes(pfn, offset, destination);
     }
 }

@@ -282,6 +282,24 @@ public sealed partial class PhysMem(FakeKernel kernel)
         return (byte)(word >> ((offset & 7) * 8));
     }
 
+    /// <summary>The bytes a never-written frame holds from <paramref name="offset"/>: what
+    /// <see cref="InitialByte"/> gives, a 64-bit word at a time (for observers comparing memory).</summary>
+    public static void InitialBytes(ulong pfn, int offset, Span<byte> destination)
+    {
+        if (offset < 0 || offset + destination.Length > FrameSize)
+            throw new ArgumentOutOfRangeException(nameof(offset));
+        Span<byte> word = stackalloc byte[8];
+        int done = 0;
+        while (done < destination.Length)
+        {
+            int at = offset + done;
+            BinaryPrimitives.WriteUInt64LittleEndian(word, PhysMemMix.Mix(pfn * (ulong)(FrameSize / 8) + (ulong)(at >> 3)));
+            int n = Math.Min(8 - (at & 7), destination.Length - done);
+            word.Slice(at & 7, n).CopyTo(destination.Slice(done, n));
+            done += n;
+        }
+    }
+
     /// <summary>The contents block of a frame (created on first use). A freed frame's block is
     /// marked freed, so any access through it faults like a use after free.</summary>
     public KMem Contents(ulong pfn)

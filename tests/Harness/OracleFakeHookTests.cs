@@ -171,4 +171,17 @@ public class OracleFakeHookTests
         Assert.Equal(10UL, XaApi.xa_to_value(api.xa_load(xa, 5)));
         api.xa_destroy(xa);
     }
+
+    [Fact]
+    public void PhysMem_InitialBytes_agrees_with_InitialByte_at_any_offset()
+    {
+        foreach (int offset in new[] { 0, 1, 7, 8, 13, 4000 })
+        {
+            var bytes = new byte[PhysMem.FrameSize - offset];
+            PhysMem.InitialBytes(0x4321, offset, bytes);
+            for (int i = 0; i < bytes.Length; i++)
+                Assert.Equal(PhysMem.InitialByte(0x4321, offset + i), bytes[i]);
+        }
+        Assert.Throws<ArgumentOutOfRangeException>(() => PhysMem.InitialBytes(1, 4090, new byte[10]));
+    }
 }
