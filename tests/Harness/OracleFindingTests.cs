@@ -83,4 +83,32 @@ public class OracleFindingTests
             new UnmapArea(0));
         Assert.True(r.Violation is { Invariant: "a", Step: 7 }, Dump(r, o));
     }
+
+    /// <summary>Same scenario, same report: the oracle's findings, messages and state renderings
+    /// do not depend on anything but the run.</summary>
+    [Fact]
+    public void Reports_are_identical_when_a_scenario_is_run_twice()
+    {
+        Op[] ops =
+        [
+            new MapUserMemory(0, [new Segment(SegmentKind.Run, 8), new Segment(SegmentKind.Scattered, 8)]),
+            new CreatePages(0, 0, 16 * Page, true, 0),
+            new CreateIopt(),
+            new AttachDomain(0, DomainKind.Mock),
+            new AttachDomain(0, DomainKind.PageTable),
+            new MapArea(0, 0, 0, 16 * Page, null, true),
+            new CreateAccess(0),
+            new AccessPin(0, 0, 4096, 4096, false),
+            new DetachDomain(0),
+            new DetachDomain(0),
+        ];
+        string Render()
+        {
+            var (r, o) = Run("none", ops);
+            return $"{r.Violation}|{r.Violation?.State}|" + string.Join("|", o.Reported.Select(v => $"{v}#{v.State}"));
+        }
+        string first = Render();
+        Assert.Contains("invariant", first);
+        Assert.Equal(first, Render());
+    }
 }
