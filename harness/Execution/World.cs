@@ -362,7 +362,9 @@ public sealed class World
         if (area is null)
             return StepResult.Skip;
         ulong cut = area.Iova + (area.Length <= 1 ? 0 : o.Offset % area.Length);
-        int rc = area.Iopt.Ioas.iopt_cut_iova([cut]);
+        // iopt_cut_iova splits so that the IOVA it is given ENDS the left piece: pass cut - 1 so
+        // the left piece is [Iova, cut) as the handles below record (cut == Iova: no split).
+        int rc = area.Iopt.Ioas.iopt_cut_iova([cut == area.Iova ? cut : cut - 1]);
         if (rc == 0 && cut != area.Iova)
         {
             int i = Areas.IndexOf(area);

@@ -77,6 +77,10 @@ public abstract partial class iommu_domain
     /// <summary>The kernel this domain belongs to (its checks log and fault injector).</summary>
     public FakeKernel Kernel { get; }
 
+    /// <summary>Test-only hooks that make the driver misbehave on purpose (oracle tests). Unset (the
+    /// default) they change nothing; production paths never set them.</summary>
+    public IommuDomainTestHooks TestHooks { get; } = new();
+
     /// <summary>A readable name, given at creation (used in reports and <see cref="ToString"/>).</summary>
     public string Name { get; }
 
@@ -110,6 +114,20 @@ public abstract partial class iommu_domain
 
     /// <summary>The core-level and driver-level calls made through the IOMMU core, in order.</summary>
     public IReadOnlyList<IommuEvent> Events { get { lock (logGate) return events.ToArray(); } }
+
+    /// <summary>Number of entries in <see cref="Events"/> (the sequence of the last one).</summary>
+    public long EventCount { get { lock (logGate) return events.Count; } }
+
+    /// <summary>The events whose sequence is greater than <paramref name="sequence"/>, in order
+    /// (what an observer that already saw the first <paramref name="sequence"/> has not seen).</summary>
+    public IReadOnlyList<IommuEvent> EventsSince(long sequence)
+    {
+        lock (logGate)
+        {
+            int from = (int)Math.Clamp(sequence, 0, events.Count);
+            return events.GetRange(from, events.Count - from);
+        }
+    }
 
     /// <summary>The name of the driver's free function, used when a non-empty domain is freed.</summary>
     protected abstract string FreeFunction { get; }
@@ -146,4 +164,37 @@ public abstract partial class iommu_domain
             return e;
         }
     }
+}
+
+/// <summary>
+/// Test-only hooks of an iommu_domain driver: each, when set, breaks one documented behaviour so
+/// that a test can check that the oracle notices. Never set outside tests.
+/// </summary>
+public sealed class IommuDomainTestHooks
+{
+    private int failMaps;
+
+    /// <summary>Rewrites the physical address a map_pages call installs for an IOVA (the event log
+    /// still records what the core asked for): the domain then translates to the wrong memory.</summary>
+    public Func<ulong, ulong, ulong>? RewritePaddr { get; set; }
+
+    /// <summary>The next this-many map_pages calls fail with the driver's error, as if the
+    /// hardware refused, without asking the fault injector.</summary>
+    public int FailMaps { get => Volatile.Read(ref failMaps); set => Volatile.Write(ref failMaps, value); }
+
+    /// <summary>Consumes one forced map failure; true if this call must fail.</summary>
+    internal bool TakeMapFailure()
+    {
+        while (true)
+        {
+            int n = Volatile.Read(ref failMaps);
+            if (n <= 0)
+                return false;
+            if (Interlocked.CompareExchange(ref failMaps, n - 1, n) == n)
+                return true;
+        }
+    }
+
+    /// <summary>The physical address to install for <paramref name="iova"/>.</summary>
+    internal ulong Paddr(ulong iova, ulong paddr) => RewritePaddr?.Invoke(iova, paddr) ?? paddr;
 }

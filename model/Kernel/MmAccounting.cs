@@ -22,6 +22,8 @@ public sealed class MmAccounting(FakeKernel kernel)
         if (!kernel.Exec.HeldByCurrent(mm.mmap_lock, LockMode.Exclusive))
             kernel.Checks.Report(CheckKind.LockdepNotHeld, function, $"mmap_assert_write_locked({mm}) failed");
         ulong lockedVm = mm.locked_vm;
+        if (!inc && mm.TestHooks.FailLockedVmDecreases)
+            return -KernelApi.ENOMEM;
         if (!inc)
         {
             if (pages > lockedVm)
@@ -37,7 +39,7 @@ public sealed class MmAccounting(FakeKernel kernel)
             if (unchecked(lockedVm + pages) > limit)
                 return -KernelApi.ENOMEM;
         }
-        mm.locked_vm = unchecked(lockedVm + pages);
+        mm.locked_vm = unchecked(lockedVm + pages + mm.TestHooks.LockedVmSkew);
         return 0;
     }
 

@@ -63,7 +63,7 @@ public sealed class MockDomain : iommu_domain
         const string fn = "mock_domain_map_pages";
         mapped = 0;
         CheckAlive(fn);
-        if (Kernel.ShouldFail(FaultSites.IommuMapMock))
+        if (Kernel.ShouldFail(FaultSites.IommuMapMock) || TestHooks.TakeMapFailure())
             return -ENOENT;
 
         var warnings = new List<string>();
@@ -84,7 +84,7 @@ public sealed class MockDomain : iommu_domain
                     ulong index = iova / MOCK_IO_PAGE_SIZE;
                     if (pfns.ContainsKey(index))
                         warnings.Add($"iova {iova:x} mapped twice");
-                    pfns[index] = new Entry(paddr / MOCK_IO_PAGE_SIZE, tags, prot);
+                    pfns[index] = new Entry(TestHooks.Paddr(iova, paddr) / MOCK_IO_PAGE_SIZE, tags, prot);
                     iova += MOCK_IO_PAGE_SIZE;
                     paddr += MOCK_IO_PAGE_SIZE;
                     mapped += MOCK_IO_PAGE_SIZE;

@@ -63,12 +63,14 @@ public sealed class PageTableDomain : iommu_domain
         }
         if (pgcount == 0)
             return 0;
+        if (TestHooks.TakeMapFailure())
+            return -ENOMEM;
         if (iova > APERTURE_LAST || pgcount - 1 > (APERTURE_LAST - iova) / pgsize)
             return -EINVAL;
 
         for (ulong i = 0; i < pgcount; i++)
         {
-            var leaf = new IommuMapping(iova + i * pgsize, pgsize, paddr + i * pgsize, prot);
+            var leaf = new IommuMapping(iova + i * pgsize, pgsize, TestHooks.Paddr(iova + i * pgsize, paddr + i * pgsize), prot);
             while (true)
             {
                 IommuMapping? clash;

@@ -60,6 +60,10 @@ public sealed partial class PhysMem(FakeKernel kernel)
     private ulong nextPfn = FirstPfn;
     private long totalPins, pinOps, unpinOps, migrations, materialised;
 
+    /// <summary>Test-only hooks that make this fake misbehave on purpose (oracle tests). Unset
+    /// (the default) they change nothing; production paths never set them.</summary>
+    public PhysMemTestHooks TestHooks { get; } = new();
+
     /// <summary>Raised after a frame's pin count went up (PFN, count after).</summary>
     public event Action<PinEvent>? Pinned;
     /// <summary>Raised after a frame's pin count went down (PFN, count after).</summary>
@@ -220,6 +224,10 @@ public sealed partial class PhysMem(FakeKernel kernel)
     /// marks the frame dirty first. Reports misuse if the frame is not pinned.</summary>
     public void Unpin(ulong pfn, bool makeDirty = false, string function = "unpin_user_page")
     {
+        if (TestHooks.IgnoreUnpin?.Invoke(pfn) == true)
+            return;
+        if (TestHooks.RedirectUnpin is { } redirect)
+            pfn = redirect(pfn);
         int after;
         lock (Gate)
         {
@@ -272,6 +280,24 @@ public sealed partial class PhysMem(FakeKernel kernel)
     {
         ulong word = PhysMemMix.Mix(pfn * (ulong)(FrameSize / 8) + (ulong)(offset >> 3));
         return (byte)(word >> ((offset & 7) * 8));
+    }
+
+    /// <summary>The bytes a never-written frame holds from <paramref name="offset"/>: what
+    /// <see cref="InitialByte"/> gives, a 64-bit word at a time (for observers comparing memory).</summary>
+    public static void InitialBytes(ulong pfn, int offset, Span<byte> destination)
+    {
+        if (offset < 0 || offset + destination.Length > FrameSize)
+            throw new ArgumentOutOfRangeException(nameof(offset));
+        Span<byte> word = stackalloc byte[8];
+        int done = 0;
+        while (done < destination.Length)
+        {
+            int at = offset + done;
+            BinaryPrimitives.WriteUInt64LittleEndian(word, PhysMemMix.Mix(pfn * (ulong)(FrameSize / 8) + (ulong)(at >> 3)));
+            int n = Math.Min(8 - (at & 7), destination.Length - done);
+            word.Slice(at & 7, n).CopyTo(destination.Slice(done, n));
+            done += n;
+        }
     }
 
     /// <summary>The contents block of a frame (created on first use). A freed frame's block is
@@ -420,6 +446,19 @@ public sealed partial class PhysMem(FakeKernel kernel)
     }
 
     internal void RaiseMigrated(MigrationEvent e) => Migrated?.Invoke(e);
+}
+
+/// <summary>
+/// Test-only hooks of <see cref="PhysMem"/>: each, when set, breaks one documented behaviour so
+/// that a test can check that the oracle notices. Never set outside tests.
+/// </summary>
+public sealed class PhysMemTestHooks
+{
+    /// <summary>When it returns true for a PFN, an unpin of that PFN is silently dropped (the pin leaks).</summary>
+    public Func<ulong, bool>? IgnoreUnpin { get; set; }
+
+    /// <summary>Maps the PFN an unpin names to the PFN actually unpinned (a wrong-page unpin).</summary>
+    public Func<ulong, ulong>? RedirectUnpin { get; set; }
 }
 
 /// <summary>SplitMix64: the deterministic generator of the memory fakes (seeded, no global state).</summary>

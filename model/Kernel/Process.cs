@@ -88,6 +88,9 @@ public sealed partial class mm_struct
     }
 
     public int Id { get; }
+    /// <summary>Test-only hooks that make the mm's services misbehave on purpose (oracle tests).
+    /// Unset (the default) they change nothing; production paths never set them.</summary>
+    public MmTestHooks TestHooks { get; } = new();
     /// <summary>The user address space.</summary>
     public AddressSpace Space { get; }
     /// <summary>atomic_read(&amp;mm->mm_users).</summary>
@@ -124,4 +127,21 @@ public sealed partial class user_struct
     public bool Freed { get; internal set; }
 
     public override string ToString() => $"user({Uid})";
+}
+
+/// <summary>
+/// Test-only hooks of one mm's services (<c>__account_locked_vm</c> and <c>copy_from_user</c>):
+/// each, when set, breaks one documented behaviour so that a test can check that the oracle
+/// notices. Never set outside tests.
+/// </summary>
+public sealed class MmTestHooks
+{
+    /// <summary>Every decrease of <c>locked_vm</c> fails with -ENOMEM and changes nothing.</summary>
+    public bool FailLockedVmDecreases { get; set; }
+
+    /// <summary>Pages added to <c>locked_vm</c> on top of every successful increase.</summary>
+    public ulong LockedVmSkew { get; set; }
+
+    /// <summary>copy_from_user out of this mm flips every bit of the first byte it copies.</summary>
+    public bool CorruptUserReads { get; set; }
 }

@@ -43,6 +43,8 @@ public sealed class UserCopy(FakeKernel kernel)
                 var uspan = frame.Data.AsSpan(offset, (int)chunk);
                 if (toUser) kspan.CopyTo(uspan); else uspan.CopyTo(kspan);
             }
+            if (!toUser && done == 0 && mm.TestHooks.CorruptUserReads)
+                kspan[0] ^= 0xff;
             done += chunk;
         }
         return n - done;

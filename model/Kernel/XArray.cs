@@ -89,6 +89,10 @@ public sealed partial class xarray
 
     /// <summary>The array's spinlock; taken only through the execution context.</summary>
     public spinlock_t xa_lock { get; }
+
+    /// <summary>Test-only hooks that make this xarray misbehave on purpose (oracle tests). Unset
+    /// (the default) they change nothing; production paths never set them.</summary>
+    public XArrayTestHooks TestHooks { get; } = new();
     /// <summary>Flags recorded by xa_init_flags (XA_FLAGS_ACCOUNT).</summary>
     public uint xa_flags { get; private set; }
 
@@ -211,6 +215,8 @@ public sealed partial class xarray
     /// </summary>
     internal object? Store(FakeKernel k, xa_state xas, object entry)
     {
+        if (entry is XaValue v && TestHooks.RewriteValue is { } rewrite)
+            entry = v with { Value = rewrite(xas.xa_index, v.Value) };
         ulong index = xas.xa_index;
         ulong chunk = index >> xa_node.XA_CHUNK_SHIFT;
         int slot = (int)(index & xa_node.XA_CHUNK_MASK);
@@ -364,4 +370,14 @@ public sealed partial class xa_state
     }
 
     public override string ToString() => $"xas({xa}, index {xa_index}, {State}{(Error != 0 ? " " + Error : "")})";
+}
+
+/// <summary>
+/// Test-only hooks of an <see cref="xarray"/>: when set, a hook breaks one documented behaviour so
+/// that a test can check that the oracle notices. Never set outside tests.
+/// </summary>
+public sealed class XArrayTestHooks
+{
+    /// <summary>Rewrites the integer of a value entry being stored (index, value) -> stored value.</summary>
+    public Func<ulong, ulong, ulong>? RewriteValue { get; set; }
 }
