@@ -65,5 +65,5 @@ public interface IExplorationBackend
 /// <summary>Chooses the engine. The one place to switch when the real explorer lands.</summary>
 public static class Backends
 {
-    public static IExplorationBackend Create() => new ExplorerBackend(() => new KernelChecksOracle());
+    public static IExplorationBackend Create() => new ExplorerBackend(() => new SpecOracle());
 }

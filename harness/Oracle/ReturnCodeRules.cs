@@ -334,15 +334,23 @@ public sealed class ReturnCodeRules(FakeKernel kernel, Func<iopt_pages, PagesSpe
     /// <summary>Why pinning [first, last] of <paramref name="spec"/> could fail.</summary>
     private void PinCauses(PagesSpec spec, ulong first, ulong last, Allowed allowed)
     {
-        ulong unheld = 0;
-        bool unusable = false;
-        for (ulong i = first; i <= last && i < spec.NPages; i++)
+        if (spec.NPages == 0 || first >= spec.NPages || last < first)
+            return;
+        last = Math.Min(last, spec.NPages - 1);
+        // Work by ranges: areas can span 2^51 pages (bad input at the edges) and must cost nothing.
+        ulong unheld = last - first + 1 - HeldWithin(spec.Held, first, last);
+        bool unusable;
+        if (unheld > MappedPages(spec))
+            unusable = true; // more pages to pin than the mm maps: some page cannot be pinned
+        else
         {
-            if (spec.Held.Contains(i))
-                continue;
-            unheld++;
-            if (!unusable && !UserRangeUsable(spec, i, i, spec.Writable))
-                unusable = true;
+            unusable = false;
+            foreach (var (a, b) in Gaps(spec.Held, first, last))
+                if (!UserRangeUsable(spec, a, b, spec.Writable))
+                {
+                    unusable = true;
+                    break;
+                }
         }
         if (unheld == 0)
             return;
@@ -359,6 +367,42 @@ public sealed class ReturnCodeRules(FakeKernel kernel, Func<iopt_pages, PagesSpe
         allowed.Cause(current + planned > limit,
             $"pages#{spec.Id}: {current} + {planned} pages exceed RLIMIT_MEMLOCK ({limit} pages)", false, ENOMEM);
     }
+
+    /// <summary>How many points of [first, last] the ranges cover.</summary>
+    private static ulong HeldWithin(RangeList held, ulong first, ulong last)
+    {
+        ulong n = 0;
+        foreach (var r in held.Ranges)
+        {
+            ulong a = Math.Max(r.First, first), b = Math.Min(r.Last, last);
+            if (a <= b)
+                n += b - a + 1;
+        }
+        return n;
+    }
+
+    /// <summary>The parts of [first, last] the ranges do not cover.</summary>
+    private static IEnumerable<(ulong First, ulong Last)> Gaps(RangeList held, ulong first, ulong last)
+    {
+        ulong next = first;
+        foreach (var r in held.Ranges)
+        {
+            if (r.Last < next)
+                continue;
+            if (r.First > last)
+                break;
+            if (r.First > next)
+                yield return (next, r.First - 1);
+            if (r.Last >= last)
+                yield break;
+            next = r.Last + 1;
+        }
+        yield return (next, last);
+    }
+
+    /// <summary>The number of pages the pages' mm maps at all (an upper bound on what can be pinned).</summary>
+    private static ulong MappedPages(PagesSpec spec) =>
+        spec.Mm.mm_users == 0 ? 0 : spec.Mm.Space.Vmas.Aggregate(0UL, (n, v) => n + v.NPages);
 
     /// <summary>Every page of [first, last] is mapped (writable if <paramref name="write"/>) in a live mm.</summary>
     private static bool UserRangeUsable(PagesSpec spec, ulong first, ulong last, bool write)

@@ -53,35 +53,6 @@ public class CliBackendTests
     }
 
     [Fact]
-    public void The_kernel_checks_oracle_reports_a_fired_check_as_invariant_h_once()
-    {
-        var world = new World(new FaultInjector(new NoFaults()));
-        var oracle = new KernelChecksOracle();
-        oracle.Attach(world);
-        Assert.Empty(oracle.AfterStep(0, new CreateIopt(), new StepResult(0)));
-        world.Kernel.Checks.Report(CheckKind.Warn, "test_function", "WARN_ON");
-        var v = Assert.Single(oracle.AfterStep(1, new CreateIopt(), new StepResult(0)));
-        Assert.Equal("h", v.Invariant);
-        Assert.Equal(1, v.Step);
-        Assert.Contains("test_function", v.Message);
-        Assert.Empty(oracle.AfterStep(2, new CreateIopt(), new StepResult(0)));
-    }
-
-    [Fact]
-    public void The_kernel_checks_oracle_reports_pins_left_after_teardown_as_invariant_j()
-    {
-        var world = new World(new FaultInjector(new NoFaults()));
-        var oracle = new KernelChecksOracle();
-        oracle.Attach(world);
-        Assert.Empty(oracle.AfterTeardown());
-        foreach (var op in CliTestSupport.Clean().Ops.Take(5))
-            world.Apply(op);
-        world.Apply(new CreateAccess(0));
-        Assert.Equal(0, world.Apply(new AccessPin(0, 0, 0, 4096, true)).Rc);
-        Assert.Contains(oracle.AfterTeardown(), v => v.Invariant == "j" && v.Message.Contains("still pinned"));
-    }
-
-    [Fact]
     public void The_no_oracle_setting_checks_nothing() =>
         Assert.IsType<NullOracle>(Backend().Oracle(false)());
 
@@ -89,7 +60,7 @@ public class CliBackendTests
     public void Quick_bench_runs_every_mode_at_least_once_and_counts_operations()
     {
         var workload = Backend().Workload(1, 2, 8);
-        var results = QuickBench.Measure([("a", () => new NullOracle()), ("b", () => new KernelChecksOracle())], workload, TimeSpan.Zero);
+        var results = QuickBench.Measure([("a", () => new NullOracle()), ("b", () => new SpecOracle())], workload, TimeSpan.Zero);
         Assert.Equal(["a", "b"], results.Select(r => r.Mode));
         Assert.All(results, r => Assert.True(r.Sequences >= 1 && r.Operations >= 1));
     }

@@ -138,7 +138,7 @@ public class CliExploreTests
     private sealed class FindsKnownDefect(bool interruptBeforeShrinking) : IExplorationBackend
     {
         public string Name => "stub";
-        public Func<IOracle> Oracle(bool on) => on ? () => new KernelChecksOracle() : () => new NullOracle();
+        public Func<IOracle> Oracle(bool on) => on ? () => new SpecOracle() : () => new NullOracle();
 
         public ExploreOutcome Explore(ExploreRequest request)
         {
