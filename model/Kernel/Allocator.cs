@@ -124,6 +124,11 @@ public sealed class Allocator(Checks checks, Func<string, bool> shouldFail)
     {
         if (obj is null)
             return;
+        if (obj is KMem mem)
+        {
+            kfree(new Ptr<byte>(mem, 0), caller); // a block goes through the block path
+            return;
+        }
         lock (gate)
         {
             if (!live.Remove(obj, out var a))

@@ -37,7 +37,7 @@ public sealed class KMem
     {
         if (Freed)
             throw new KernelMemoryFault($"use after free of {Site} at offset {offset}");
-        if (offset < 0 || bytes < 0 || offset + bytes > Data.LongLength)
+        if (offset < 0 || bytes < 0 || offset > Data.LongLength - bytes)
             throw new KernelMemoryFault($"out-of-bounds access of {Site}: [{offset}, {offset + bytes}) of {Data.LongLength} bytes");
     }
 }

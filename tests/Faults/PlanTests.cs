@@ -53,7 +53,9 @@ public class PlanTests
         Assert.False(p.Decide(Hit(thread: 1, step: 4, stepHit: 1, threadHit: 2)));
         Assert.Equal((4, 2L, 1), (p.Step, p.N, p.ThreadId));
         Assert.Equal("step:4:nth:2@1", p.Describe());
-        Assert.Throws<ArgumentOutOfRangeException>(() => new FailNthInStep(-1, 1, 1));
+        // Step -1 is the teardown after the last operation; anything below is refused.
+        Assert.True(new FailNthInStep(-1, 1, 1).Decide(new FaultHit("s", 1, 1, 1, -1, 1)));
+        Assert.Throws<ArgumentOutOfRangeException>(() => new FailNthInStep(-2, 1, 1));
         Assert.Throws<ArgumentOutOfRangeException>(() => new FailNthInStep(0, 0, 1));
     }
 
@@ -164,7 +166,7 @@ public class PlanTests
     [InlineData("step:x:nth:1@1")]
     [InlineData("step:1:fail:1@1")]
     [InlineData("step:1:nth:1@x")]
-    [InlineData("step:-1:nth:1@1")]
+    [InlineData("step:-2:nth:1@1")]
     [InlineData("list:site")]
     [InlineData("list:#1")]
     [InlineData("list:a#0")]
