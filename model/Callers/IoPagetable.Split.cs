@@ -76,6 +76,14 @@ public sealed partial class IoPagetable
         if (WARN_ON(rc != 0))
             goto err_remove_lhs;
 
+        // Patch (not v6.2): the pieces take the old area's place in domains_itree, so unfilling
+        // them later finds their nodes (as released, the freed area's node stays in the tree).
+        if (PATCHED(ModelPatches.SplitDomainsItree) && area.storage_domain is not null)
+        {
+            interval_tree_remove(area.pages_node, pages.domains_itree);
+            interval_tree_insert(lhs.pages_node, pages.domains_itree);
+            interval_tree_insert(rhs.pages_node, pages.domains_itree);
+        }
         lhs.storage_domain = area.storage_domain;
         lhs.pages = area.pages;
         rhs.storage_domain = area.storage_domain;

@@ -11,6 +11,8 @@ public static class ModelPatches
     public const string BatchCarryEnd = "batch-carry-end";
     public const string UnpinDomainLastIndex = "unpin-domain-last-index";
     public const string AllocPagesNpagesOverflow = "alloc-pages-npages-overflow";
+    /// <summary>A fix in the callers (io_pagetable.c), not in the seed; needed to explore past it.</summary>
+    public const string SplitDomainsItree = "callers-split-domains-itree";
 
     /// <summary>Name -> one-line description.</summary>
     public static IReadOnlyDictionary<string, string> All { get; } = new Dictionary<string, string>(StringComparer.Ordinal)
@@ -19,6 +21,7 @@ public static class ModelPatches
         [BatchCarryEnd] = "batch_clear_carry: leave the carried run in the batch (end = 1, not 0) (finding 0001)",
         [UnpinDomainLastIndex] = "iopt_area_unpin_domain: the batch starts at start_index, so count batch_last_index from it (finding 0001)",
         [AllocPagesNpagesOverflow] = "iopt_alloc_pages: bound length so that length + offset_in_page(uptr) cannot wrap DIV_ROUND_UP (finding 0002)",
+        [SplitDomainsItree] = "io_pagetable.c iopt_area_split (callers, not the seed): move the area's domains_itree node to the two pieces",
     };
 
     /// <summary>The patches that together fix finding 0001 (carry handling when unfilling a domain).</summary>
