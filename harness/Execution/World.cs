@@ -5,6 +5,8 @@ using Iommufd.Model.Callers;
 using Iommufd.Model.Kernel;
 using Iommufd.Model.Port;
 
+using static Iommufd.Harness.Execution.Picking;
+
 namespace Iommufd.Harness.Execution;
 
 /// <summary>What one operation did: its kernel return code (0 or -errno), whether it was skipped
@@ -58,9 +60,6 @@ public sealed class World
 
     /// <summary>The control process (issues the ioctls).</summary>
     public ProcessHandle Control => Processes[0];
-
-    private static T? Pick<T>(List<T> list, int index) where T : class =>
-        list.Count == 0 ? null : list[(int)((uint)index % (uint)list.Count)];
 
     private int NewId() => ++nextId;
 
@@ -191,18 +190,7 @@ public sealed class World
         var region = Pick(Regions, o.Region);
         if (region is null || region.Owner.Exited)
             return StepResult.Skip;
-        ulong uptr, length;
-        if (o.RawUptr)
-        {
-            uptr = o.Offset;
-            length = o.Length;
-        }
-        else
-        {
-            ulong off = region.Length == 0 ? 0 : o.Offset % region.Length;
-            uptr = region.BaseVa + off;
-            length = o.Length == 0 ? 0 : Math.Min(o.Length, region.Length - off);
-        }
+        var (uptr, length) = PagesRange(region, o.Offset, o.Length, o.RawUptr);
         RunAs(region.Owner.Task);
         var pages = Port.iopt_alloc_pages(uptr, length, o.Writable);
         RunAs(Control.Task);
@@ -225,12 +213,6 @@ public sealed class World
         h.CreatorReferenceHeld = false;
         IoctlIoas().iopt_put_pages(h.Pages);
         return new StepResult(0);
-    }
-
-    private static T? PickWhere<T>(List<T> list, int index, Func<T, bool> where) where T : class
-    {
-        var candidates = list.Where(where).ToList();
-        return Pick(candidates, index);
     }
 
     private IoPagetable? spareIoas;
@@ -399,17 +381,6 @@ public sealed class World
         Accesses.Remove(h);
         SyncPins();
         return new StepResult(0);
-    }
-
-    private (ulong Iova, ulong Length)? AccessRange(AreaHandle? area, ulong offset, ulong length, bool raw)
-    {
-        if (raw)
-            return (offset, length);
-        if (area is null)
-            return null;
-        ulong off = offset % area.Length;
-        ulong len = length == 0 ? 0 : Math.Min(length, area.Length - off);
-        return (area.Iova + off, len);
     }
 
     private StepResult DoPin(AccessPin o)

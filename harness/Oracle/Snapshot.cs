@@ -106,38 +106,4 @@ public sealed class Snapshot
     }
 }
 
-/// <summary>The handle picking rules of <see cref="World"/> (index modulo the candidates), so the
-/// oracle resolves an operation to the objects it acted on.</summary>
-public static class Picking
-{
-    public static T? Pick<T>(IReadOnlyList<T> list, int index) where T : class =>
-        list.Count == 0 ? null : list[(int)((uint)index % (uint)list.Count)];
 
-    public static T? PickWhere<T>(IReadOnlyList<T> list, int index, Func<T, bool> where) where T : class =>
-        Pick(list.Where(where).ToList(), index);
-
-    /// <summary>World's AccessRange: an area-relative (or raw) IOVA range.</summary>
-    public static (ulong Iova, ulong Length)? AccessRange(AreaHandle? area, ulong offset, ulong length, bool raw)
-    {
-        if (raw)
-            return (offset, length);
-        if (area is null)
-            return null;
-        ulong off = offset % area.Length;
-        ulong len = length == 0 ? 0 : Math.Min(length, area.Length - off);
-        return (area.Iova + off, len);
-    }
-
-    /// <summary>World's resolution of a user region's [offset, length) for CreatePages.</summary>
-    public static (ulong Uptr, ulong Length) PagesRange(RegionHandle region, ulong offset, ulong length, bool raw)
-    {
-        if (raw)
-            return (offset, length);
-        ulong off = region.Length == 0 ? 0 : offset % region.Length;
-        return (region.BaseVa + off, length == 0 ? 0 : Math.Min(length, region.Length - off));
-    }
-
-    public static bool IsMock(iommu_domain d) => d is MockDomain;
-
-    public static iopt_pages? PagesOf(AreaHandle a) => a.Pages.Pages;
-}
