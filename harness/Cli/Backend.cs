@@ -17,7 +17,8 @@ public sealed record ExploreRequest(
     bool OracleOn,
     Action<ExploreProgress>? Progress = null,
     Action<Scenario, Violation>? OnFailure = null,
-    CancellationToken Cancel = default);
+    CancellationToken Cancel = default,
+    bool MixFaults = false);
 
 /// <summary>A progress report during a run.</summary>
 public sealed record ExploreProgress(long Sequences, long Operations, TimeSpan Elapsed);

@@ -74,6 +74,10 @@ public static class ExploreCommand
             Description = "The file the reproducer string of a violation is written to; its directory is created if needed. The default is repro/<seed>.txt under the current directory.",
             HelpName = "path",
         };
+        var faults = new Option<bool>("--faults", "-f")
+        {
+            Description = "Mixes fault injection into the run: a third of the sequences get a seeded probabilistic fault plan over every fault site (the plan is part of each reproducer). Without it no fault is injected.",
+        };
         var quiet = new Option<bool>("--quiet", "-q")
         {
             Description = "Suppresses the progress lines that long runs print to the standard error stream every few seconds. The summary and any violation are still printed.",
@@ -84,7 +88,7 @@ public static class ExploreCommand
             "which it shrinks to a minimal sequence, prints with its reproducer string and writes to a file. At the end it prints a summary. " +
             "Exit code 0 means nothing was found, 1 a violation, 2 bad usage.")
         {
-            iterations, time, seed, maxSize, patch, noOracle, reproFile, quiet,
+            iterations, time, seed, maxSize, patch, noOracle, faults, reproFile, quiet,
         };
         command.SetAction(parse =>
         {
@@ -101,7 +105,8 @@ public static class ExploreCommand
                 (parse.GetValue(patch) ?? []).Distinct(StringComparer.Ordinal).ToArray(),
                 !parse.GetValue(noOracle),
                 parse.GetValue(reproFile) ?? Path.Combine("repro", masterSeed.ToString(CultureInfo.InvariantCulture) + ".txt"),
-                parse.GetValue(quiet));
+                parse.GetValue(quiet),
+                parse.GetValue(faults));
             return Execute(context, settings);
         });
         return command;
@@ -109,7 +114,7 @@ public static class ExploreCommand
 
     /// <summary>The parsed options of one explore run.</summary>
     public sealed record ExploreSettings(long? Iterations, TimeSpan? Time, ulong Seed, int MaxSize,
-        IReadOnlyList<string> Patches, bool OracleOn, string ReproFile, bool Quiet);
+        IReadOnlyList<string> Patches, bool OracleOn, string ReproFile, bool Quiet, bool MixFaults = false);
 
     public static int Execute(CliContext context, ExploreSettings s)
     {
@@ -121,7 +126,7 @@ public static class ExploreCommand
         }.OfType<string>());
         output.WriteLine($"{Program.Name} explore: seed {s.Seed}, budget {budget}, max size {s.MaxSize}, " +
                          $"model {(s.Patches.Count == 0 ? "as released" : "with " + string.Join(",", s.Patches))}, " +
-                         $"oracle {(s.OracleOn ? "on" : "off")}, engine {context.Backend.Name}");
+                         $"oracle {(s.OracleOn ? "on" : "off")}, faults {(s.MixFaults ? "mixed in" : "none")}, engine {context.Backend.Name}");
 
         var sinceProgress = Stopwatch.StartNew();
         void Progress(ExploreProgress p)
@@ -155,7 +160,7 @@ public static class ExploreCommand
         }
 
         var outcome = context.Backend.Explore(new ExploreRequest(
-            s.Iterations, s.Time, s.Seed, s.MaxSize, s.Patches, s.OracleOn, Progress, OnFailure, context.Cancel));
+            s.Iterations, s.Time, s.Seed, s.MaxSize, s.Patches, s.OracleOn, Progress, OnFailure, context.Cancel, s.MixFaults));
 
         if (outcome.Failure is { } f)
             Save(f.Shrunk, $"explore --seed {s.Seed}: {f.Violation}");

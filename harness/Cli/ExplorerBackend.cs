@@ -32,6 +32,7 @@ public sealed class ExplorerBackend(Func<IOracle> checks) : IExplorationBackend
             ProgressEvery = 1,
             OnFailure = request.OnFailure,
             Cancel = request.Cancel,
+            MixFaultPlans = request.MixFaults,
         });
         FoundFailure? failure = null;
         if (result.Finding is { } f)
