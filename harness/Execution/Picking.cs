@@ -30,6 +30,22 @@ public static class Picking
         return (area.Iova + off, len);
     }
 
+    /// <summary>
+    /// The slice of a pages object a MapArea maps: [startByte, startByte + length) kept inside the
+    /// bytes the pages were created for (as every kernel caller does: IOAS_MAP creates pages of
+    /// exactly its length, IOAS_COPY copies slices of existing areas). A length of 0 is kept (bad
+    /// input the callers refuse).
+    /// </summary>
+    public static (ulong StartByte, ulong Length) MapSlice(PagesHandle pages, ulong startByte, ulong length)
+    {
+        ulong span = pages.Uptr % KernelApi.PAGE_SIZE + pages.Length;
+        if (span == 0 || length == 0)
+            return (startByte, length);
+        if (startByte >= span)
+            startByte %= span;
+        return (startByte, Math.Min(length, span - startByte));
+    }
+
     /// <summary>A user region's [offset, length) for CreatePages (or a raw pointer and length).</summary>
     public static (ulong Uptr, ulong Length) PagesRange(RegionHandle region, ulong offset, ulong length, bool raw)
     {

@@ -232,14 +232,14 @@ public sealed class World
         var pages = PickWhere(PagesList, o.Pages, p => p.CreatorReferenceHeld);
         if (iopt is null || pages is null)
             return StepResult.Skip;
-        ulong startByte = o.StartByte;
+        var (startByte, length) = MapSlice(pages, o.StartByte, o.Length);
         ulong iova = o.Iova ?? 0;
         uint flags = o.Iova is null ? IoPagetable.IOPT_ALLOC_IOVA : 0;
         int prot = KernelApi.IOMMU_READ | (o.Write ? KernelApi.IOMMU_WRITE : 0);
-        int rc = iopt.Ioas.MapPages(pages.Pages, startByte, o.Length, ref iova, prot, flags);
+        int rc = iopt.Ioas.MapPages(pages.Pages, startByte, length, ref iova, prot, flags);
         if (rc != 0)
             return new StepResult(rc);
-        var area = new AreaHandle(NewId(), iopt, pages, iova, o.Length, startByte, o.Write);
+        var area = new AreaHandle(NewId(), iopt, pages, iova, length, startByte, o.Write);
         Areas.Add(area);
         return new StepResult(0, Note: $"area {area.Id} at iova {iova:x}");
     }

@@ -134,7 +134,8 @@ public sealed class ReturnCodeRules(FakeKernel kernel, Func<iopt_pages, PagesSpe
         var pages = Picking.Pick(before.PagesWithReference, o.Pages);
         if (iopt is null || pages is null || specOf(pages.Pages) is not { } spec)
             return;
-        MapLike(before.View(iopt), spec, o.StartByte, o.Length, o.Iova, o.Write, allowed);
+        var (startByte, length) = Picking.MapSlice(pages, o.StartByte, o.Length);
+        MapLike(before.View(iopt), spec, startByte, length, o.Iova, o.Write, allowed);
     }
 
     private void CopyArea(CopyArea o, Snapshot before, Allowed allowed)
