@@ -11,6 +11,7 @@ public static class ModelPatches
     public const string BatchCarryEnd = "batch-carry-end";
     public const string UnpinDomainLastIndex = "unpin-domain-last-index";
     public const string AllocPagesNpagesOverflow = "alloc-pages-npages-overflow";
+    public const string FillDomainsUnmapBeforeUnpin = "fill-domains-unmap-before-unpin";
     /// <summary>A fix in the callers (io_pagetable.c), not in the seed; needed to explore past it.</summary>
     public const string SplitDomainsItree = "callers-split-domains-itree";
 
@@ -21,6 +22,7 @@ public static class ModelPatches
         [BatchCarryEnd] = "batch_clear_carry: leave the carried run in the batch (end = 1, not 0) (finding 0001)",
         [UnpinDomainLastIndex] = "iopt_area_unpin_domain: the batch starts at start_index, so count batch_last_index from it (finding 0001)",
         [AllocPagesNpagesOverflow] = "iopt_alloc_pages: bound length so that length + offset_in_page(uptr) cannot wrap DIV_ROUND_UP (finding 0002)",
+        [FillDomainsUnmapBeforeUnpin] = "iopt_area_fill_domains: on failure unmap the current batch from the domains that got it before releasing its pins (finding 0003)",
         [SplitDomainsItree] = "io_pagetable.c iopt_area_split (callers, not the seed): move the area's domains_itree node to the two pieces",
     };
 

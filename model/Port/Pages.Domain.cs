@@ -255,6 +255,21 @@ public sealed partial class Pages
         goto out_destroy;
 
     out_unmap:
+        // Patch for docs/findings/0003: the domains before the failing one map the current batch;
+        // unmap it from them before its pins are released, then unwind every domain to
+        // done_all_end_index. As released, the pins are released first.
+        if (PATCHED(ModelPatches.FillDomainsUnmapBeforeUnpin))
+        {
+            for (unmap_index = 0, entry = xa_find(area.iopt.domains, ref unmap_index, ULONG_MAX, XA_PRESENT);
+                 entry != null && unmap_index < index;
+                 entry = xa_find_after(area.iopt.domains, ref unmap_index, ULONG_MAX, XA_PRESENT))
+            {
+                if (done_first_end_index != done_all_end_index)
+                    iopt_area_unmap_domain_range(area, (iommu_domain)entry, done_all_end_index,
+                                                 done_first_end_index - 1);
+            }
+            done_first_end_index = done_all_end_index;
+        }
         pfn_reader_release_pins(pfns);
         for (unmap_index = 0, entry = xa_find(area.iopt.domains, ref unmap_index, ULONG_MAX, XA_PRESENT);
              entry != null;
