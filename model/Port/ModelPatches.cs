@@ -12,6 +12,7 @@ public static class ModelPatches
     public const string UnpinDomainLastIndex = "unpin-domain-last-index";
     public const string AllocPagesNpagesOverflow = "alloc-pages-npages-overflow";
     public const string FillDomainsUnmapBeforeUnpin = "fill-domains-unmap-before-unpin";
+    public const string MmUnaccountAfterExit = "mm-unaccount-after-exit";
     /// <summary>A fix in the callers (io_pagetable.c), not in the seed; needed to explore past it.</summary>
     public const string SplitDomainsItree = "callers-split-domains-itree";
 
@@ -23,6 +24,7 @@ public static class ModelPatches
         [UnpinDomainLastIndex] = "iopt_area_unpin_domain: the batch starts at start_index, so count batch_last_index from it (finding 0001)",
         [AllocPagesNpagesOverflow] = "iopt_alloc_pages: bound length so that length + offset_in_page(uptr) cannot wrap DIV_ROUND_UP (finding 0002)",
         [FillDomainsUnmapBeforeUnpin] = "iopt_area_fill_domains: on failure unmap the current batch from the domains that got it before releasing its pins (finding 0003)",
+        [MmUnaccountAfterExit] = "update_mm_locked_vm: un-account a decrease even after the mm's users are gone (it is still mmgrab'ed) (finding 0004)",
         [SplitDomainsItree] = "io_pagetable.c iopt_area_split (callers, not the seed): move the area's domains_itree node to the two pieces",
     };
 

@@ -71,8 +71,16 @@ public sealed partial class Pages
                  pages.source_mm != current.mm)
         {
             if (!mmget_not_zero(pages.source_mm!))
-                return -EINVAL;
-            do_put = true;
+            {
+                // Patch for docs/findings/0004: the exited mm is still safe to lock (the pages
+                // hold an mmgrab), so a decrease is still accounted. As released it fails.
+                if (inc || !PATCHED(ModelPatches.MmUnaccountAfterExit))
+                    return -EINVAL;
+            }
+            else
+            {
+                do_put = true;
+            }
         }
 
         mmap_write_lock(pages.source_mm!);
