@@ -5,7 +5,7 @@ namespace Iommufd.Faults;
 
 /// <summary>
 /// Parses the canonical text of a plan (what <see cref="IFaultPlan.Describe"/> prints):
-/// <c>none</c>, <c>nth:N</c>, <c>nth:N@T</c>, <c>step:K:nth:N@T</c>, <c>list:site#hit,site#hit</c>,
+/// <c>none</c>, <c>nth:N</c>, <c>nth:N@T</c>, <c>step:K:nth:N@T</c>, <c>step:K:nth:N+C@T</c>, <c>list:site#hit,site#hit</c>,
 /// <c>prob:SEED:P[,site=P...]</c>. Throws <see cref="FormatException"/> with one clear sentence.
 /// </summary>
 public static class FaultPlanParser
@@ -27,12 +27,20 @@ public static class FaultPlanParser
                 string[] parts = rest.Split(':');
                 if (parts.Length != 3 || parts[1] != "nth" ||
                     !int.TryParse(parts[0], NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture, out int stepIndex) || stepIndex < -1)
-                    throw new FormatException($"fault plan 'step:{rest}' is not step:K:nth:N@T");
+                    throw new FormatException($"fault plan 'step:{rest}' is not step:K:nth:N@T or step:K:nth:N+C@T");
                 string[] nt = parts[2].Split('@');
-                if (nt.Length != 2 || !long.TryParse(nt[0], NumberStyles.None, CultureInfo.InvariantCulture, out long sn) || sn < 1 ||
+                string[] nc = nt[0].Split('+');
+                if (nt.Length != 2 || nc.Length > 2 ||
+                    !long.TryParse(nc[0], NumberStyles.None, CultureInfo.InvariantCulture, out long sn) || sn < 1 ||
                     !int.TryParse(nt[1], NumberStyles.None, CultureInfo.InvariantCulture, out int st))
                     throw new FormatException($"fault plan 'step:{rest}' needs a positive hit number and a thread id");
-                return new FailNthInStep(stepIndex, sn, st);
+                if (nc.Length == 1)
+                    return new FailNthInStep(stepIndex, sn, st);
+                // step:K:nth:N+C@T fails C consecutive hits from the N-th on.
+                if (!long.TryParse(nc[1], NumberStyles.None, CultureInfo.InvariantCulture, out long count) || count < 1 ||
+                    count > long.MaxValue - sn)
+                    throw new FormatException($"fault plan 'step:{rest}' needs a positive count of consecutive hits after '+'");
+                return new FailNthRunInStep(stepIndex, sn, count, st);
             }
             case "nth":
             {

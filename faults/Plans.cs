@@ -48,6 +48,23 @@ public sealed class FailNthInStep(int step, long n, int threadId) : IFaultPlan
     public string Describe() => $"step:{Step}:nth:{N}@{ThreadId}";
 }
 
+/// <summary>
+/// Fail a run of <c>Count</c> consecutive hits of one thread within one step: hits N .. N+Count-1.
+/// The kernel's fail-nth fails one hit; failing two in a row reaches the fallbacks that are tried
+/// only after a first attempt failed (temp_kmalloc's PAGE_SIZE retries). Text: <c>step:K:nth:N+C@T</c>.
+/// </summary>
+public sealed class FailNthRunInStep(int step, long n, long count, int threadId) : IFaultPlan
+{
+    /// <summary>The operation index, or -1 for the teardown that follows the last operation.</summary>
+    public int Step { get; } = step >= -1 ? step : throw new ArgumentOutOfRangeException(nameof(step));
+    public long N { get; } = n >= 1 ? n : throw new ArgumentOutOfRangeException(nameof(n));
+    public long Count { get; } = count >= 1 && count <= long.MaxValue - n ? count : throw new ArgumentOutOfRangeException(nameof(count));
+    public int ThreadId { get; } = threadId;
+    public bool Decide(in FaultHit hit) =>
+        hit.Step == Step && hit.ThreadId == ThreadId && hit.StepThreadHit >= N && hit.StepThreadHit - N < Count;
+    public string Describe() => $"step:{Step}:nth:{N}+{Count}@{ThreadId}";
+}
+
 /// <summary>Fail exactly the listed (site, hit) pairs.</summary>
 public sealed class ExplicitFaults(IEnumerable<(string Site, long Hit)> list) : IFaultPlan
 {

@@ -10,8 +10,9 @@ namespace Iommufd.Harness.FaultInjection;
 /// and how many of those failures the run recovered from (no violation).</summary>
 public sealed record SiteStats(string Site, long Reached, long Failed, long Recovered);
 
-/// <summary>One run of a sweep: which step and which hit were failed, and what happened.</summary>
-public sealed record SweepRun(int Step, long N, string Plan, RunReport Report)
+/// <summary>One run of a sweep: which step and which hit (and how many consecutive hits from it)
+/// were failed, and what happened.</summary>
+public sealed record SweepRun(int Step, long N, string Plan, RunReport Report, long Count = 1)
 {
     public InjectedFault? Injected => Report.Injected.Count > 0 ? Report.Injected[0] : null;
 }
@@ -31,7 +32,9 @@ public sealed record SweepResult(
 /// fail-nth over a sequence, the way the kernel's iommufd_fail_nth does over a test body but per
 /// operation: for each operation k and N = 1, 2, ... run the whole scenario again with only the
 /// N-th fault-site hit of operation k failing, until operation k no longer reaches an N-th site.
-/// The teardown that follows the last operation is swept the same way (step -1). Every run is
+/// The teardown that follows the last operation is swept the same way (step -1). With
+/// <c>consecutive</c> = C &gt; 1 each run fails hits N .. N+C-1 of the step instead of one, which
+/// reaches the fallbacks tried only after a first failure (temp_kmalloc's PAGE_SIZE retries). Every run is
 /// checked by the oracle after every step, wrapped with the all-or-nothing and destroy-never-fails
 /// checks, and by the oracle's teardown check for leaks. Deterministic: the runs depend only on the scenario.
 /// </summary>
@@ -41,8 +44,9 @@ public static class FailNthSweep
     public const int RunnerThread = 1;
 
     public static SweepResult Run(Scenario scenario, Func<IOracle> oracle, int maxNPerStep = 400,
-        Func<int, bool>? stepFilter = null, Action<SweepRun>? progress = null)
+        Func<int, bool>? stepFilter = null, Action<SweepRun>? progress = null, long consecutive = 1)
     {
+        ArgumentOutOfRangeException.ThrowIfLessThan(consecutive, 1);
         var unfaulted = scenario with { FaultPlan = "none" };
         Func<IOracle> checks = () => new DestroyNeverFailsOracle(new AllOrNothingOracle(oracle()));
         var baseline = Runner.Run(unfaulted, checks);
@@ -63,16 +67,21 @@ public static class FailNthSweep
                 continue;
             for (long n = 1; n <= maxNPerStep; n++)
             {
-                string plan = new FailNthInStep(step, n, RunnerThread).Describe();
+                string plan = consecutive == 1
+                    ? new FailNthInStep(step, n, RunnerThread).Describe()
+                    : new FailNthRunInStep(step, n, consecutive, RunnerThread).Describe();
                 var report = Runner.Run(unfaulted with { FaultPlan = plan }, checks);
-                var run = new SweepRun(step, n, plan, report);
-                if (run.Injected is not { } fault)
+                var run = new SweepRun(step, n, plan, report, consecutive);
+                if (run.Injected is null)
                     break; // operation `step` no longer reaches an n-th site
                 runs.Add(run);
                 progress?.Invoke(run);
-                failed[fault.Site] = failed.GetValueOrDefault(fault.Site) + 1;
-                if (!report.Failed)
-                    recovered[fault.Site] = recovered.GetValueOrDefault(fault.Site) + 1;
+                foreach (var fault in report.Injected)
+                {
+                    failed[fault.Site] = failed.GetValueOrDefault(fault.Site) + 1;
+                    if (!report.Failed)
+                        recovered[fault.Site] = recovered.GetValueOrDefault(fault.Site) + 1;
+                }
                 foreach (var (site, hits) in report.SiteHits)
                     reached[site] = reached.GetValueOrDefault(site) + hits;
             }

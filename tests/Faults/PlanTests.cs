@@ -60,6 +60,39 @@ public class PlanTests
     }
 
     [Fact]
+    public void FailNthRunInStep_FailsCountConsecutiveHitsOfOneThreadInOneStep()
+    {
+        var p = new FailNthRunInStep(step: 3, n: 2, count: 2, threadId: 1);
+        Assert.False(p.Decide(Hit(thread: 1, step: 3, stepHit: 1)));
+        Assert.True(p.Decide(Hit(thread: 1, step: 3, stepHit: 2, threadHit: 30)));
+        Assert.True(p.Decide(Hit(thread: 1, step: 3, stepHit: 3, threadHit: 31)));
+        Assert.False(p.Decide(Hit(thread: 1, step: 3, stepHit: 4)));
+        Assert.False(p.Decide(Hit(thread: 2, step: 3, stepHit: 2)));
+        Assert.False(p.Decide(Hit(thread: 1, step: 2, stepHit: 2)));
+        Assert.Equal((3, 2L, 2L, 1), (p.Step, p.N, p.Count, p.ThreadId));
+        Assert.Equal("step:3:nth:2+2@1", p.Describe());
+        // A run of one fails exactly what FailNthInStep fails.
+        var one = new FailNthRunInStep(0, 4, 1, 1);
+        var single = new FailNthInStep(0, 4, 1);
+        for (long i = 1; i <= 8; i++)
+            Assert.Equal(single.Decide(Hit(step: 0, stepHit: i)), one.Decide(Hit(step: 0, stepHit: i)));
+        Assert.True(new FailNthRunInStep(-1, 1, 3, 1).Decide(Hit(step: -1, stepHit: 3)));
+        Assert.Throws<ArgumentOutOfRangeException>(() => new FailNthRunInStep(-2, 1, 1, 1));
+        Assert.Throws<ArgumentOutOfRangeException>(() => new FailNthRunInStep(0, 0, 1, 1));
+        Assert.Throws<ArgumentOutOfRangeException>(() => new FailNthRunInStep(0, 1, 0, 1));
+        Assert.Throws<ArgumentOutOfRangeException>(() => new FailNthRunInStep(0, 2, long.MaxValue, 1));
+    }
+
+    [Fact]
+    public void Parse_StepWithACount_GivesARun_AndWithoutOne_TheSingleHitPlan()
+    {
+        var run = Assert.IsType<FailNthRunInStep>(FaultPlanParser.Parse("step:-1:nth:7+3@2"));
+        Assert.Equal((-1, 7L, 3L, 2), (run.Step, run.N, run.Count, run.ThreadId));
+        var single = Assert.IsType<FailNthInStep>(FaultPlanParser.Parse("step:5:nth:7@2"));
+        Assert.Equal((5, 7L, 2), (single.Step, single.N, single.ThreadId));
+    }
+
+    [Fact]
     public void ExplicitFaults_FailsExactlyTheListedSiteHits()
     {
         var p = new ExplicitFaults([("b", 2), ("a", 1), ("a", 3)]);
@@ -112,6 +145,7 @@ public class PlanTests
     public static TheoryData<string> PlanTexts() =>
     [
         "none", "nth:1", "nth:17@3", "step:0:nth:1@1", "step:12:nth:5@2",
+        "step:0:nth:1+2@1", "step:-1:nth:4+1@3", "step:12:nth:5+10@2",
         "list:", "list:alloc@x#1", "list:alloc@x#1,should_fail@y#4,z#2",
         "prob:0:0", "prob:7:0.25", "prob:18446744073709551615:1,alloc@a=0.5,b=1E-05",
     ];
@@ -131,7 +165,7 @@ public class PlanTests
     {
         IFaultPlan[] plans =
         [
-            new NoFaults(), new FailNth(4), new FailNth(2, 3), new FailNthInStep(2, 3, 1),
+            new NoFaults(), new FailNth(4), new FailNth(2, 3), new FailNthInStep(2, 3, 1), new FailNthRunInStep(1, 2, 3, 1),
             new ExplicitFaults([("q", 2), ("p", 5)]),
             new ProbabilisticFaults(99, new Dictionary<string, double> { ["s"] = 0.3, ["t"] = 0.1 }, 0.7),
         ];
@@ -167,6 +201,14 @@ public class PlanTests
     [InlineData("step:1:fail:1@1")]
     [InlineData("step:1:nth:1@x")]
     [InlineData("step:-2:nth:1@1")]
+    [InlineData("step:1:nth:1+0@1")]
+    [InlineData("step:1:nth:1+@1")]
+    [InlineData("step:1:nth:+2@1")]
+    [InlineData("step:1:nth:1+x@1")]
+    [InlineData("step:1:nth:1+-2@1")]
+    [InlineData("step:1:nth:1+2+3@1")]
+    [InlineData("step:1:nth:1+2")]
+    [InlineData("step:1:nth:2+9223372036854775807@1")]
     [InlineData("list:site")]
     [InlineData("list:#1")]
     [InlineData("list:a#0")]
