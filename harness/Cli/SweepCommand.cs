@@ -49,6 +49,13 @@ public static class SweepCommand
             CustomParser = r => OptionParsers.Integer(r, "--max-n", 1, 1_000_000, "a positive number"),
             HelpName = "n",
         };
+        var consecutive = new Option<long>("--consecutive", "-c")
+        {
+            Description = "Fail this many consecutive hits from each N instead of one (default 1, as the kernel's fail-nth). 2 reaches the fallbacks that run only after a first failure (temp_kmalloc's page retries, xas_nomem).",
+            DefaultValueFactory = _ => 1,
+            CustomParser = r => OptionParsers.Integer(r, "--consecutive", 1, 64, "a number of hits from 1 to 64"),
+            HelpName = "count",
+        };
         var noOracle = new Option<bool>("--no-oracle")
         {
             Description = "Check only crashes, all-or-nothing and destroy-never-fails, not the specification's invariants.",
@@ -63,7 +70,7 @@ public static class SweepCommand
             "is checked. Prints, per fault site, how often it was reached, failed and recovered from, and the first failing run's " +
             "reproducer. Exit code 0 when every failure was recovered from, 1 when a run broke an invariant, 2 for bad input.")
         {
-            input, seed, count, maxSize, maxN, noOracle, reproFile,
+            input, seed, count, maxSize, maxN, consecutive, noOracle, reproFile,
         };
         command.SetAction(parse =>
         {
@@ -80,7 +87,8 @@ public static class SweepCommand
             {
                 if (context.Cancel.IsCancellationRequested)
                     break;
-                var result = FailNthSweep.Run(scenario, oracle, (int)parse.GetValue(maxN));
+                var result = FailNthSweep.Run(scenario, oracle, (int)parse.GetValue(maxN),
+                    consecutive: (int)parse.GetValue(consecutive));
                 results.Add(result);
                 firstFailure ??= result.Failures.FirstOrDefault();
             }

@@ -133,12 +133,12 @@ public class FaultSiteSweepTests(SiteSweepCache cache, ITestOutputHelper output)
     private static readonly SiteScenario[] AllScenarios =
         [MapPageTable, MapMock, AccessPinScenario, XarrayFallback, RwOtherMm, MmAccounting, Copy, TempFallbacks];
 
-    /// <summary>Open lead of docs/findings/README.md: MM accounting cannot be decreased once the
+    /// <summary>Finding 0004 (docs/findings/0004-mm-accounting-after-exit.md): MM accounting cannot be decreased once the
     /// mm is going away (mmget_not_zero fails), so last_npinned stays above npinned: invariant a.</summary>
     private static readonly KnownDefect MmAccountingAfterExit = new("mm accounting after the creating process has exited",
         v => v.Invariant == "a" && v.Message.Contains("last_npinned", StringComparison.Ordinal));
 
-    /// <summary>Open lead of docs/findings/README.md: iopt_area_fill_domains' unwind releases the
+    /// <summary>Finding 0003 (docs/findings/0003-fill-domains-unpin-before-unmap.md): iopt_area_fill_domains' unwind releases the
     /// reader's pins before it unmaps the domains filled before the failing one, so a frame is
     /// unpinned while an IOMMU still maps it: invariant c.</summary>
     private static readonly KnownDefect FillDomainsUnpinBeforeUnmap = new("iopt_area_fill_domains unpins before it unmaps",
@@ -180,7 +180,7 @@ public class FaultSiteSweepTests(SiteSweepCache cache, ITestOutputHelper output)
         new(FaultSites.GupDropLock, RwOtherMm),
         // mmget_not_zero failing is the process exiting: the decrease of locked_vm at the unmap is
         // then skipped (update_mm_locked_vm needs the mm even to decrease) and last_npinned stays
-        // above npinned: the open lead "MM accounting after the creating process has exited"
+        // above npinned: finding 0004 (MM accounting after the creating process has exited)
         // (docs/findings/README.md), reported as invariant a at the unmap.
         new(FaultSites.MmgetNotZero, MmAccounting, MmAccountingAfterExit),
         new(FaultSites.AccountLockedVm, MmAccounting),
