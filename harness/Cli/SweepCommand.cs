@@ -56,6 +56,21 @@ public static class SweepCommand
             CustomParser = r => OptionParsers.Integer(r, "--consecutive", 1, 64, "a number of hits from 1 to 64"),
             HelpName = "count",
         };
+        var patch = new Option<string[]>("--patch", "-p")
+        {
+            Description = "Switches on a named model patch for the sequences swept (repeatable); a reproducer keeps its own patches and gets these added.",
+            HelpName = "name",
+            DefaultValueFactory = _ => [],
+        };
+        patch.Validators.Add(r =>
+        {
+            foreach (string name in r.GetValueOrDefault<string[]>() ?? [])
+                if (!Iommufd.Model.Port.ModelPatches.IsKnown(name))
+                {
+                    r.AddError($"unknown patch '{name}' (the patches command lists the known ones)");
+                    return;
+                }
+        });
         var noOracle = new Option<bool>("--no-oracle")
         {
             Description = "Check only crashes, all-or-nothing and destroy-never-fails, not the specification's invariants.",
@@ -70,15 +85,18 @@ public static class SweepCommand
             "is checked. Prints, per fault site, how often it was reached, failed and recovered from, and the first failing run's " +
             "reproducer. Exit code 0 when every failure was recovered from, 1 when a run broke an invariant, 2 for bad input.")
         {
-            input, seed, count, maxSize, maxN, consecutive, noOracle, reproFile,
+            input, seed, count, maxSize, maxN, consecutive, patch, noOracle, reproFile,
         };
         command.SetAction(parse =>
         {
             string? repro = parse.GetValue(input);
             ulong s = parse.GetValue(seed) ?? 1;
-            var scenarios = repro is null
-                ? context.Backend.Workload(s, (int)parse.GetValue(count), parse.GetValue(maxSize))
-                : [ReplayCommand.Load(repro) with { FaultPlan = "none" }];
+            var patches = parse.GetValue(patch) ?? [];
+            var scenarios = (repro is null
+                    ? context.Backend.Workload(s, (int)parse.GetValue(count), parse.GetValue(maxSize))
+                    : [ReplayCommand.Load(repro) with { FaultPlan = "none" }])
+                .Select(sc => sc with { Patches = sc.Patches.Union(patches, StringComparer.Ordinal).ToArray() })
+                .ToArray();
             var oracle = context.Backend.Oracle(!parse.GetValue(noOracle));
             var started = DateTime.UtcNow;
             var results = new List<SweepResult>();
