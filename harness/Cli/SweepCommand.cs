@@ -51,8 +51,8 @@ public static class SweepCommand
         };
         var consecutive = new Option<long>("--consecutive", "-c")
         {
-            Description = "Fail this many consecutive hits from each N instead of one (default 1, as the kernel's fail-nth). 2 reaches the fallbacks that run only after a first failure (temp_kmalloc's page retries, xas_nomem).",
-            DefaultValueFactory = _ => 1,
+            Description = "Fail this many consecutive hits from each N instead of one. By default every sequence is swept twice: once failing single hits (the kernel's fail-nth) and once failing two in a row, which reaches the fallbacks that run only after a first failure (temp_kmalloc's page retries, xas_nomem).",
+            DefaultValueFactory = _ => 0,
             CustomParser = r => OptionParsers.Integer(r, "--consecutive", 1, 64, "a number of hits from 1 to 64"),
             HelpName = "count",
         };
@@ -101,12 +101,14 @@ public static class SweepCommand
             var started = DateTime.UtcNow;
             var results = new List<SweepResult>();
             SweepRun? firstFailure = null;
+            long c = parse.GetValue(consecutive);
+            long[] runsOf = c == 0 ? [1, 2] : [c];
             foreach (var scenario in scenarios)
+            foreach (long k in runsOf)
             {
                 if (context.Cancel.IsCancellationRequested)
                     break;
-                var result = FailNthSweep.Run(scenario, oracle, (int)parse.GetValue(maxN),
-                    consecutive: (int)parse.GetValue(consecutive));
+                var result = FailNthSweep.Run(scenario, oracle, (int)parse.GetValue(maxN), consecutive: k);
                 results.Add(result);
                 firstFailure ??= result.Failures.FirstOrDefault();
             }
@@ -135,7 +137,7 @@ public static class SweepCommand
         var known = Iommufd.Faults.FaultSites.Catalog.Select(c => c.Name).ToHashSet(StringComparer.Ordinal);
         foreach (var site in known.Where(k => sites.All(s => s.Site != k)).Order(StringComparer.Ordinal))
             sites.Add(new SiteStats(site, 0, 0, 0));
-        output.WriteLine($"sweep: {results.Count} sequence(s), {results.Sum(r => r.Runs.Count)} runs, " +
+        output.WriteLine($"sweep: {results.Select(r => r.Base).Distinct().Count()} sequence(s), {results.Sum(r => r.Runs.Count)} runs, " +
                          $"{results.Sum(r => r.FaultsInjected)} faults injected, {results.Sum(r => r.Failures.Count)} failing runs, " +
                          $"{elapsed.TotalSeconds.ToString("F1", CultureInfo.InvariantCulture)} s");
         Tables.Write(output, ["site", "reached", "failed", "recovered", "known"],
@@ -144,5 +146,27 @@ public static class SweepCommand
                 s.Site, s.Reached.ToString(CultureInfo.InvariantCulture), s.Failed.ToString(CultureInfo.InvariantCulture),
                 s.Recovered.ToString(CultureInfo.InvariantCulture), known.Contains(s.Site) ? "yes" : "NEW",
             }));
+
+        // Destroy paths: every site a destroying operation (or the teardown) reached was failed
+        // in turn by the sweep; a failure it did not recover from is a destroy path that depends
+        // on a fallible allocation without a fallback.
+        var destroy = results
+            .SelectMany(r => r.Runs.Select(run => (Kind: DestroyKind(r.Base, run.Step), Run: run)))
+            .Where(x => x.Kind is not null && x.Run.Injected is not null)
+            .GroupBy(x => (x.Kind!, x.Run.Injected!.Site))
+            .OrderBy(g => g.Key.Item1, StringComparer.Ordinal).ThenBy(g => g.Key.Site, StringComparer.Ordinal)
+            .Select(g => new[]
+            {
+                g.Key.Item1, g.Key.Site, g.Count().ToString(CultureInfo.InvariantCulture),
+                g.Count(x => !x.Run.Report.Failed).ToString(CultureInfo.InvariantCulture),
+            }).ToList();
+        output.WriteLine();
+        output.WriteLine("destroy paths (every site they reach, failed in turn; recovered = the destroy completed and left a correct state):");
+        Tables.Write(output, ["destroy path", "site", "failed", "recovered"], destroy, rightAlignedFrom: 2);
     }
+
+    private static string? DestroyKind(Scenario scenario, int step) =>
+        step < 0 ? "teardown"
+        : step < scenario.Ops.Count && DestroyNeverFailsOracle.IsDestroy(scenario.Ops[step]) ? scenario.Ops[step].GetType().Name
+        : null;
 }
