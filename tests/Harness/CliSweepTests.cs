@@ -25,6 +25,10 @@ public class CliSweepTests
         var released = Run("sweep", repro, "--repro-file", Path.Combine(dir.FullName, "a.txt"));
         Assert.Equal(1, released.Code);
         Assert.Contains("invariant c broken", released.Out);
+        // The failing run's reproducer (its fault plan included) replays to the same violation.
+        var replay = Run("replay", Path.Combine(dir.FullName, "a.txt"));
+        Assert.Equal(1, replay.Code);
+        Assert.Contains("invariant c broken", replay.Out);
         Assert.Contains("| iommu_map@pagetable", released.Out);
         var patched = Run("sweep", repro, "--patch", "fill-domains-unmap-before-unpin", "--repro-file", Path.Combine(dir.FullName, "b.txt"));
         Assert.Equal(0, patched.Code);
@@ -46,7 +50,7 @@ public class CliSweepTests
             new AccessPin(0, 0, 0, 8192, false, Raw: false),
         ];
         string repro = ReproducerCodec.Encode(Scenario.AsReleased(ops));
-        var one = Run("sweep", repro, "--repro-file", Path.Combine(dir.FullName, "one.txt"));
+        var one = Run("sweep", repro, "--consecutive", "1", "--repro-file", Path.Combine(dir.FullName, "one.txt"));
         var two = Run("sweep", repro, "--consecutive", "2", "--repro-file", Path.Combine(dir.FullName, "two.txt"));
         static long Failed(string output, string site) =>
             long.Parse(output.Split('\n').Single(l => l.StartsWith("| " + site + " ", StringComparison.Ordinal)).Split('|')[3].Trim());
