@@ -50,21 +50,8 @@ public static class ExploreCommand
             CustomParser = r => (int)OptionParsers.Integer(r, "--max-size", 1, 100_000, "a whole number between 1 and 100000"),
             HelpName = "size",
         };
-        var patch = new Option<string[]>("--patch", "-p")
-        {
-            Description = "Switches on a named model patch, so the run checks a proposed fix instead of the code as released. Repeat the option to switch on several. The patches command lists the names.",
-            HelpName = "name",
-            DefaultValueFactory = _ => [],
-        };
-        patch.Validators.Add(r =>
-        {
-            foreach (string name in r.GetValueOrDefault<string[]>() ?? [])
-                if (!ModelPatches.IsKnown(name))
-                {
-                    r.AddError($"unknown patch '{name}' (the patches command lists the known ones)");
-                    return;
-                }
-        });
+        var patch = OptionParsers.PatchOption(
+            "Switches on a named model patch, so the run checks a proposed fix instead of the code as released. Repeat the option to switch on several. The patches command lists the names.");
         var noOracle = new Option<bool>("--no-oracle")
         {
             Description = "Runs the sequences without checking invariants after each step. Only crashes of the model are still reported. This measures the cost of the oracle; it is not a way to test.",

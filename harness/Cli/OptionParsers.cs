@@ -1,5 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0-only
+using System.CommandLine;
 using System.CommandLine.Parsing;
+using Iommufd.Model.Port;
 using System.Globalization;
 
 namespace Iommufd.Cli;
@@ -46,5 +48,26 @@ public static class OptionParsers
             return value;
         result.AddError($"{option} must be {meaning}, not '{text}'");
         return min;
+    }
+
+    /// <summary>The repeatable <c>--patch NAME</c> option, refusing names that are not model patches.</summary>
+    public static Option<string[]> PatchOption(string description)
+    {
+        var patch = new Option<string[]>("--patch", "-p")
+        {
+            Description = description,
+            HelpName = "name",
+            DefaultValueFactory = _ => [],
+        };
+        patch.Validators.Add(r =>
+        {
+            foreach (string name in r.GetValueOrDefault<string[]>() ?? [])
+                if (!ModelPatches.IsKnown(name))
+                {
+                    r.AddError($"unknown patch '{name}' (the patches command lists the known ones)");
+                    return;
+                }
+        });
+        return patch;
     }
 }

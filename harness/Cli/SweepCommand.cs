@@ -56,21 +56,8 @@ public static class SweepCommand
             CustomParser = r => OptionParsers.Integer(r, "--consecutive", 1, 64, "a number of hits from 1 to 64"),
             HelpName = "count",
         };
-        var patch = new Option<string[]>("--patch", "-p")
-        {
-            Description = "Switches on a named model patch for the sequences swept (repeatable); a reproducer keeps its own patches and gets these added.",
-            HelpName = "name",
-            DefaultValueFactory = _ => [],
-        };
-        patch.Validators.Add(r =>
-        {
-            foreach (string name in r.GetValueOrDefault<string[]>() ?? [])
-                if (!Iommufd.Model.Port.ModelPatches.IsKnown(name))
-                {
-                    r.AddError($"unknown patch '{name}' (the patches command lists the known ones)");
-                    return;
-                }
-        });
+        var patch = OptionParsers.PatchOption(
+            "Switches on a named model patch for the sequences swept (repeatable); a reproducer keeps its own patches and gets these added.");
         var noOracle = new Option<bool>("--no-oracle")
         {
             Description = "Check only crashes, all-or-nothing and destroy-never-fails, not the specification's invariants.",
