@@ -30,15 +30,15 @@ public static class SweepCommand
         };
         var count = new Option<long>("--sequences")
         {
-            Description = "How many generated sequences to sweep (without a reproducer). Default 8.",
-            DefaultValueFactory = _ => 8,
+            Description = "How many generated sequences to sweep (without a reproducer). Default 60.",
+            DefaultValueFactory = _ => 60,
             CustomParser = r => OptionParsers.Integer(r, "--sequences", 1, 1_000_000, "a positive number of sequences"),
             HelpName = "count",
         };
         var maxSize = new Option<int>("--max-size")
         {
-            Description = "The largest size of a generated sequence (without a reproducer). Default 30.",
-            DefaultValueFactory = _ => 30,
+            Description = "The largest size of a generated sequence (without a reproducer). Default 60.",
+            DefaultValueFactory = _ => 60,
             CustomParser = r => (int)OptionParsers.Integer(r, "--max-size", 1, 100_000, "a whole number between 1 and 100000"),
             HelpName = "size",
         };
