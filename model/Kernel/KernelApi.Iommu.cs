@@ -34,7 +34,9 @@ public abstract partial class KernelApi
         if (bitmap == 0)
             return -ENODEV;
         ulong minPageSize = 1UL << BitOperations.TrailingZeroCount(bitmap);
-        if (((iova | paddr | size) & (minPageSize - 1)) != 0 || size == 0 || check_add_overflow(iova, size, out _))
+        // v6.2 checks alignment only: a size of 0 maps nothing and succeeds, and there is no
+        // wrap-around check (the domain's own limits, such as an aperture, refuse what they must).
+        if (((iova | paddr | size) & (minPageSize - 1)) != 0)
             return -EINVAL;
 
         ulong remaining = size, curIova = iova, curPaddr = paddr;
