@@ -571,10 +571,11 @@ public sealed class SpecOracle : IOracle
         // Where each byte lives: (pfn, offset) per page-sized chunk, in buffer order.
         var chunks = new List<(ulong Pfn, int Offset, int Length, int BufferOffset)>();
         int pos = 0;
+        bool reachedNoFrame = false;
         foreach (var (a, first, last) in pieces)
         {
-            if (!specs.TryGetValue(a.Pages, out var s))
-                return;
+            if (reachedNoFrame || !specs.TryGetValue(a.Pages, out var s))
+                break;
             ulong cur = first;
             while (true)
             {
@@ -583,8 +584,14 @@ public sealed class SpecOracle : IOracle
                 if (s.FrameOf(b / PageSize) is not ulong pfn)
                 {
                     if (result.Rc == 0)
+                    {
                         found.Add(new Violation("g", step, $"rw succeeded at iova {cur:x}, where pages#{s.Id} index {b / PageSize} has no frame"));
-                    return;
+                        return;
+                    }
+                    // The rw failed here; what it wrote before this page must still be taken
+                    // into the shadow (below), so stop collecting without returning.
+                    reachedNoFrame = true;
+                    break;
                 }
                 chunks.Add((pfn, (int)off, (int)n, pos));
                 pos += (int)n;

@@ -35,4 +35,26 @@ public class OracleFaultCauseTests
         Assert.Equal(-12, report.Steps[^1].Result.Rc);
         Assert.Null(report.Violation);
     }
+
+    [Fact]
+    public void A_write_that_fails_at_a_hole_after_writing_aliased_frames_keeps_the_shadow_true()
+    {
+        // Found by explore --seed 23: the kthread fast path writes pages 0..4 (3 and 4 alias 0 and
+        // 1), fails at the hole, and a later slow-path read of page 0 must see what it wrote.
+        Op[] ops =
+        [
+            new CreateIopt(),
+            new MapUserMemory(0, [new Segment(SegmentKind.Run, 3), new Segment(SegmentKind.Alias, 2), new Segment(SegmentKind.Hole, 1)]),
+            new CreatePages(0, 0, 24576, true, 0),
+            new MapArea(0, 0, 0, 4096, null, true),
+            new CreateAccess(0),
+            new MapArea(0, 0, 0, 24576, null, true),
+            new AccessRw(0, 1, 0, 24304, true, RwContext.Kthread, false, 722276),
+            new AccessRw(0, 0, 0, 4096, false, RwContext.OtherMm, true, 730445),
+        ];
+        var report = Runner.Run(new Scenario([], "none", ops), () => new SpecOracle());
+        Assert.Equal(-14, report.Steps[6].Result.Rc);
+        Assert.Equal(0, report.Steps[7].Result.Rc);
+        Assert.Null(report.Violation);
+    }
 }
