@@ -460,21 +460,17 @@ public sealed class World
         return new StepResult(0, Note: $"process {p.Id} exited");
     }
 
-    private StepResult DoSetRlimit(SetRlimit o)
-    {
-        var p = Pick(Processes, o.Process);
-        if (p is null || p.Exited)
-            return StepResult.Skip;
-        p.Task.RlimitMemlock = o.Bytes;
-        return new StepResult(0);
-    }
+    private StepResult DoSetRlimit(SetRlimit o) => OnLiveProcess(o.Process, t => t.RlimitMemlock = o.Bytes);
 
-    private StepResult DoSetCap(SetCapIpcLock o)
+    private StepResult DoSetCap(SetCapIpcLock o) => OnLiveProcess(o.Process, t => t.CapIpcLock = o.Capable);
+
+    /// <summary>Changes a setting of a live process (skipped when it does not exist or has exited).</summary>
+    private StepResult OnLiveProcess(int process, Action<task_struct> change)
     {
-        var p = Pick(Processes, o.Process);
+        var p = Pick(Processes, process);
         if (p is null || p.Exited)
             return StepResult.Skip;
-        p.Task.CapIpcLock = o.Capable;
+        change(p.Task);
         return new StepResult(0);
     }
 

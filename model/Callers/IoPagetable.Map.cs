@@ -315,9 +315,18 @@ public sealed partial class IoPagetable
         elm.pages = pages.Value!;
         elm.start_byte = uptr - elm.pages.uptr;
         elm.length = length;
+        return MapOneElement(elm, ref iova, iommu_prot, flags);
+    }
+
+    /// <summary>
+    /// iopt_map_user_pages()'s tail: map a one-element pages list; on failure abort the area and
+    /// drop the element's pages reference, as v6.2 does.
+    /// </summary>
+    private int MapOneElement(iopt_pages_list elm, ref ulong iova, int iommu_prot, uint flags)
+    {
         var pages_list = new List<iopt_pages_list> { elm };
 
-        int rc = iopt_map_pages(pages_list, length, ref iova, iommu_prot, flags);
+        int rc = iopt_map_pages(pages_list, elm.length, ref iova, iommu_prot, flags);
         if (rc != 0)
         {
             if (elm.area is not null)
@@ -338,18 +347,7 @@ public sealed partial class IoPagetable
     {
         kref_get(pages.kref);
         var elm = new iopt_pages_list { pages = pages, start_byte = start_byte, length = length };
-        var pages_list = new List<iopt_pages_list> { elm };
-
-        int rc = iopt_map_pages(pages_list, length, ref iova, iommu_prot, flags);
-        if (rc != 0)
-        {
-            if (elm.area is not null)
-                iopt_abort_area(elm.area);
-            if (elm.pages is not null)
-                iopt_put_pages(elm.pages);
-            return rc;
-        }
-        return 0;
+        return MapOneElement(elm, ref iova, iommu_prot, flags);
     }
 
     /// <summary>
