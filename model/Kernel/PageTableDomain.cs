@@ -16,7 +16,7 @@ namespace Iommufd.Model.Kernel;
 /// fail with -EINVAL. unmap_pages removes whole leaves only: a request covering part of a large leaf
 /// removes all of it and counts its full size, and the walk stops at the first IOVA that has no leaf
 /// (returning what it removed so far, 0 if the first IOVA is a hole). iova_to_phys returns the leaf's
-/// physical address plus the offset inside the leaf, 0 when unmapped. Freeing a non-empty domain WARNs.
+/// physical address plus the offset inside the leaf, 0 when unmapped (counted in UnmappedLookups). Freeing a non-empty domain WARNs.
 /// Does not model: freeing of tables on unmap, IOTLB flushes, access/dirty bits, prot enforcement
 /// (prot is stored for the oracle), interleaving inside one unmap_pages call.
 /// </summary>
@@ -212,8 +212,17 @@ public sealed class PageTableDomain : iommu_domain
     {
         CheckAlive("pagetable_iova_to_phys");
         lock (gate)
-            return LeafAt(iova) is { } leaf ? leaf.Paddr + (iova - leaf.Iova) : 0;
+        {
+            if (LeafAt(iova) is { } leaf)
+                return leaf.Paddr + (iova - leaf.Iova);
+            UnmappedLookups++;
+            return 0;
+        }
     }
+
+    /// <summary>How many iova_to_phys calls found no leaf (and returned 0, as real drivers do).
+    /// A statistic for tests; it changes nothing the port sees.</summary>
+    public int UnmappedLookups { get; private set; }
 
     /// <summary>One mapping per leaf IOPTE, in IOVA order.</summary>
     public override IReadOnlyList<IommuMapping> Mappings

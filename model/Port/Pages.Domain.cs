@@ -39,9 +39,13 @@ public sealed partial class Pages
             }
 
             // Keep reading PFNs past last_index while they stay contiguous, so that the unmap
-            // below never splits a contiguous run that was mapped in one piece.
+            // below never splits a contiguous run that was mapped in one piece. As released this
+            // also runs when an earlier read-ahead already unmapped past last_index, and then reads
+            // back IOVAs this function unmapped itself (docs/findings/0005); the patch reads ahead
+            // only after reading from the domain in this pass.
             if (batch_last_index == last_index &&
-                last_index != real_last_index)
+                last_index != real_last_index &&
+                (!PATCHED(ModelPatches.UnpinDomainNoReread) || unmapped_end_index <= last_index))
                 batch_from_domain_continue(batch, domain, area,
                                            last_index + 1,
                                            real_last_index);
