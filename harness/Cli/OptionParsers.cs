@@ -50,24 +50,38 @@ public static class OptionParsers
         return min;
     }
 
-    /// <summary>The repeatable <c>--patch NAME</c> option, refusing names that are not model patches.</summary>
+    /// <summary>The word <c>--patch</c> takes for "every named patch".</summary>
+    public const string AllPatches = "all";
+
+    /// <summary>
+    /// The repeatable <c>--patch NAME</c> option, refusing names that are not model patches;
+    /// <c>--patch all</c> stands for every patch. The value has each name once, in the order given.
+    /// </summary>
     public static Option<string[]> PatchOption(string description)
     {
-        var patch = new Option<string[]>("--patch", "-p")
+        return new Option<string[]>("--patch", "-p")
         {
-            Description = description,
+            Description = description + $" '{AllPatches}' switches on every patch.",
             HelpName = "name",
             DefaultValueFactory = _ => [],
-        };
-        patch.Validators.Add(r =>
-        {
-            foreach (string name in r.GetValueOrDefault<string[]>() ?? [])
-                if (!ModelPatches.IsKnown(name))
+            CustomParser = r =>
+            {
+                var names = new List<string>();
+                foreach (var token in r.Tokens)
                 {
-                    r.AddError($"unknown patch '{name}' (the patches command lists the known ones)");
-                    return;
+                    string name = token.Value;
+                    if (name == AllPatches)
+                        names.AddRange(ModelPatches.AllFindings);
+                    else if (ModelPatches.IsKnown(name))
+                        names.Add(name);
+                    else
+                    {
+                        r.AddError($"unknown patch '{name}' (the patches command lists the known ones, or use '{AllPatches}')");
+                        return [];
+                    }
                 }
-        });
-        return patch;
+                return names.Distinct(StringComparer.Ordinal).ToArray();
+            },
+        };
     }
 }
