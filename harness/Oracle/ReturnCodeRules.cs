@@ -2,6 +2,7 @@
 using System.Numerics;
 using Iommufd.Harness.Execution;
 using Iommufd.Harness.Generation;
+using Iommufd.Model.Callers;
 using Iommufd.Model.Kernel;
 using Iommufd.Model.Port;
 
@@ -279,6 +280,8 @@ public sealed class ReturnCodeRules(FakeKernel kernel, Func<iopt_pages, PagesSpe
         if (access is null || range is null)
             return;
         var (iova, length) = range.Value;
+        if (SelftestRefuses(length, allowed))
+            return;
         if (!RangeChecks(before.View(access.Iopt), iova, length, o.Write, allowed, out var pieces))
             return;
         // iopt_area_contig_is_aligned: page-aligned start, and every area but the last ends on a page end.
@@ -301,6 +304,8 @@ public sealed class ReturnCodeRules(FakeKernel kernel, Func<iopt_pages, PagesSpe
         if (access is null || range is null || range.Value.Length == 0)
             return;
         var (iova, length) = range.Value;
+        if (SelftestRefuses(length, allowed))
+            return;
         if (!RangeChecks(before.View(access.Iopt), iova, length, o.Write, allowed, out var pieces))
             return;
         foreach (var (a, first, last) in pieces)
@@ -312,6 +317,14 @@ public sealed class ReturnCodeRules(FakeKernel kernel, Func<iopt_pages, PagesSpe
             allowed.Cause(!UserRangeUsable(spec, fi, li, o.Write), "the user memory has a hole, a read-only page or is gone", false, EFAULT);
             PinCauses(spec, fi, li, allowed);
         }
+    }
+
+    /// <summary>The selftest's access refuses pin and rw over 16 MiB with -ENOMEM before anything else.</summary>
+    private static bool SelftestRefuses(ulong length, Allowed allowed)
+    {
+        bool refused = length > MockAccess.SELFTEST_MAX_LENGTH;
+        allowed.Cause(refused, "the selftest refuses more than 16 MiB", true, ENOMEM);
+        return refused;
     }
 
     /// <summary>The checks shared by pin and rw: length, wrap, coverage, write permission.</summary>

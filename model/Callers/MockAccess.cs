@@ -12,7 +12,9 @@ namespace Iommufd.Model.Callers;
 /// Models: the selftest's pin bookkeeping, its lock (class "selftest_access.lock"), its page-array
 /// (kvcalloc) and item (kzalloc) allocations as fault sites, and unpinning on unmap and on close.
 /// Does not model: the selftest's comparison of the returned pages with user memory (callers can
-/// do that on <see cref="PinnedPages"/>), the 16 MiB syzkaller guard, the file descriptor.
+/// do that on <see cref="PinnedPages"/>), the file descriptor. Like the selftest, pin and rw refuse
+/// lengths over 16 MiB with -ENOMEM before anything else (its guard against the kvzalloc WARN on
+/// huge sizes); below that the page array is at most 32 KiB, so kmalloc stands for kvcalloc.
 /// </summary>
 public sealed class MockAccess : KernelApi
 {
@@ -25,6 +27,9 @@ public sealed class MockAccess : KernelApi
         /// <summary>The pages iommufd_access_pin_pages returned, first page first.</summary>
         public PagePtr[] Pages { get; internal set; } = [];
     }
+
+    /// <summary>The selftest refuses access pins and rw longer than this (16 MiB) with -ENOMEM.</summary>
+    public const ulong SELFTEST_MAX_LENGTH = 16UL * 1024 * 1024;
 
     private readonly mutex lockObj = new("selftest_access.lock");
     private readonly List<Item> items = [];
@@ -101,6 +106,8 @@ public sealed class MockAccess : KernelApi
     public int Pin(ulong iova, ulong length, uint flags, out uint id)
     {
         id = 0;
+        if (length > SELFTEST_MAX_LENGTH)
+            return -ENOMEM;
         if (Access is null)
             return -ENOENT;
         if (length == 0)
@@ -161,6 +168,8 @@ public sealed class MockAccess : KernelApi
     /// </summary>
     public int Rw(ulong iova, byte[] buffer, uint flags)
     {
+        if ((ulong)buffer.Length > SELFTEST_MAX_LENGTH)
+            return -ENOMEM;
         if (Access is null)
             return -ENOENT;
         if (buffer.Length == 0)

@@ -49,6 +49,26 @@ public sealed class AccessTests
         env.TearDownAndAssertClean(mock);
     }
 
+    [Fact]
+    public void Pin_and_rw_over_16_MiB_are_refused_before_anything_is_allocated_or_pinned()
+    {
+        var (env, access) = WithAccess();
+        env.MapUser(U, 4);
+        ulong iova = 0x100000;
+        Assert.Equal(0, env.Ioas.iopt_map_user_pages(ref iova, U, 4 * P, RW, 0));
+        long allocationsBefore = env.Kernel.Allocator.Live.Count;
+
+        Assert.Equal(-KernelApi.ENOMEM, access.Pin(iova, MockAccess.SELFTEST_MAX_LENGTH + 1, 0, out _));
+        Assert.Equal(-KernelApi.ENOMEM, access.Rw(iova, new byte[MockAccess.SELFTEST_MAX_LENGTH + 1], 0));
+        Assert.Empty(access.PinnedPages());
+        Assert.Equal(0L, env.TotalPins);
+        Assert.Equal(allocationsBefore, env.Kernel.Allocator.Live.Count);
+        Assert.Empty(env.Kernel.Checks.Violations);
+        // 16 MiB itself passes the guard (and fails later: the IOAS covers only 4 pages).
+        Assert.NotEqual(-KernelApi.ENOMEM, access.Pin(iova, MockAccess.SELFTEST_MAX_LENGTH, 0, out _));
+        env.TearDownAndAssertClean();
+    }
+
     /// <summary>
     /// A known v6.2 defect, reproduced by the faithful port: detaching the last domain while an
     /// access holds pages in the middle of a PFN-contiguous area unpins the wrong page.

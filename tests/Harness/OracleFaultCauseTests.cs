@@ -37,6 +37,27 @@ public class OracleFaultCauseTests
     }
 
     [Fact]
+    public void A_pin_over_16_MiB_is_refused_by_the_selftest_guard_and_the_oracle_accepts_it()
+    {
+        // Found by explore --patch all --seed 1: a 2 GiB pin over an area of a huge raw iopt_pages
+        // made the model's page array exceed KMALLOC_MAX_SIZE (a WARN) where v6.2's selftest
+        // refuses any access pin over 16 MiB first.
+        Op[] ops =
+        [
+            new MapUserMemory(0, [new Segment(SegmentKind.Run, 1)]),
+            new CreatePages(0, 0, 4294959104, true, 0, RawUptr: true),
+            new CreateIopt(),
+            new MapArea(0, 0, 0, 2373402624, null, false),
+            new CreateAccess(0),
+            new AccessPin(0, 0, 0, 2373402624, true, false),
+        ];
+        var report = Runner.Run(new Scenario([], "none", ops), () => new SpecOracle());
+        Assert.Equal(0, report.Steps[3].Result.Rc);
+        Assert.Equal(-12, report.Steps[^1].Result.Rc);
+        Assert.Null(report.Violation);
+    }
+
+    [Fact]
     public void A_write_that_fails_at_a_hole_after_writing_aliased_frames_keeps_the_shadow_true()
     {
         // Found by explore --seed 23: the kthread fast path writes pages 0..4 (3 and 4 alias 0 and
