@@ -173,7 +173,18 @@ public sealed class ReturnCodeRules(FakeKernel kernel, Func<iopt_pages, PagesSpe
             if (uptr != 0)
                 align = Math.Min(align, 1UL << BitOperations.TrailingZeroCount(uptr));
             allowed.Cause(align < a, $"the allocation alignment {align:x} is below {a:x}", true, EINVAL);
-            allowed.Cause(length >= 1UL << 46, "no room for a very long range", false, ENOSPC);
+            if (length != 0 && length < ulong.MaxValue / 2)
+            {
+                // iopt_alloc_iova searches [PAGE_SIZE, ULONG_MAX - PAGE_SIZE] outside every area (this
+                // model has no reserved or allowed ranges) and places the range at the hole's start
+                // rounded up to the alignment, with the page offset set: at most align + PAGE_SIZE - 1
+                // past the start. A hole shorter than length never fits; one with that much slack
+                // always does; in between it depends on where the hole starts.
+                ulong largest = LargestFreeIovaHole(view);
+                allowed.Cause(largest < length, $"no free IOVA hole of {length:x} bytes (largest {largest:x})", true, ENOSPC);
+                allowed.Cause(largest - (length - 1) <= align + PageSize - 1 && largest >= length,
+                    $"the largest free IOVA hole ({largest:x}) may not fit {length:x} bytes aligned to {align:x}", false, ENOSPC);
+            }
         }
         allowed.Cause(write && !spec.Writable, "a writable map of read-only pages", true, EPERM);
         bool sliceWraps = length != 0 && startByte > ulong.MaxValue - (length - 1);
@@ -184,6 +195,32 @@ public sealed class ReturnCodeRules(FakeKernel kernel, Func<iopt_pages, PagesSpe
             PinCauses(spec, startByte / PageSize, Math.Min((startByte + length - 1) / PageSize, spec.NPages - 1), allowed);
             DomainMapCauses(view, fixedIova, length, allowed);
         }
+    }
+
+    /// <summary>The size of the largest IOVA range in [PAGE_SIZE, ULONG_MAX - PAGE_SIZE] that no area uses.</summary>
+    private static ulong LargestFreeIovaHole(IoptView view)
+    {
+        const ulong first = PageSize, last = ulong.MaxValue - PageSize;
+        ulong largest = 0, next = first;
+        bool done = false;
+        foreach (var area in view.Areas.OrderBy(x => x.Iova))
+        {
+            if (area.LastIova < next)
+                continue;
+            if (area.Iova > last)
+                break;
+            if (area.Iova > next)
+                largest = Math.Max(largest, area.Iova - next);
+            if (area.LastIova >= last)
+            {
+                done = true;
+                break;
+            }
+            next = area.LastIova + 1;
+        }
+        if (!done)
+            largest = Math.Max(largest, last - next + 1);
+        return largest;
     }
 
     private static void DomainMapCauses(IoptView view, ulong? iova, ulong length, Allowed allowed)
