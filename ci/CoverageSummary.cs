@@ -8,9 +8,10 @@ using System.Globalization;
 using System.Text.RegularExpressions;
 using System.Xml.Linq;
 
-if (args.Length != 1 || !File.Exists(args[0]))
+bool listUncovered = args.Length == 2 && args[1] == "--uncovered";
+if (args.Length is < 1 or > 2 || (args.Length == 2 && !listUncovered) || !File.Exists(args[0]))
 {
-    Console.Error.WriteLine("usage: dotnet run ci/CoverageSummary.cs -- coverage.cobertura.xml");
+    Console.Error.WriteLine("usage: dotnet run ci/CoverageSummary.cs -- coverage.cobertura.xml [--uncovered]");
     return 2;
 }
 
@@ -56,6 +57,15 @@ foreach (var group in lines.GroupBy(kv => Path.GetFileName(kv.Key.File)).OrderBy
     int t = group.Count(), h = group.Count(kv => kv.Value.Hits > 0);
     int bt = group.Sum(kv => kv.Value.Total), bh = group.Sum(kv => kv.Value.Covered);
     Console.WriteLine($"  {group.Key,-28} lines {Percent(h, t),7} ({h}/{t})  branches {Percent(bh, bt),7} ({bh}/{bt})");
+}
+if (listUncovered)
+{
+    Console.WriteLine("not reached (file:line), or with a branch not taken (file:line covered/total):");
+    foreach (var ((file, number), l) in lines.OrderBy(kv => kv.Key.File, StringComparer.Ordinal).ThenBy(kv => kv.Key.Line))
+        if (l.Hits == 0)
+            Console.WriteLine($"  {Path.GetFileName(file)}:{number}");
+        else if (l.Covered < l.Total)
+            Console.WriteLine($"  {Path.GetFileName(file)}:{number} {l.Covered}/{l.Total}");
 }
 return 0;
 
