@@ -70,7 +70,10 @@ internal sealed class OpGenerators(GenModel model, int size, GenerationOptions o
         Add(nameof(AccessPin), accesses && areas, AccessPin);
         Add(nameof(AccessUnpin), m.Pins.Count > 0, () => Handle(m.Pins.Count).Select(i => (Op)new AccessUnpin(i)));
         Add(nameof(AccessRw), accesses && areas, AccessRw);
-        Add(nameof(ProcessExit), m.Procs.Count > 1, () => Handle(m.Procs.Count - 1).Select(i => (Op)new ProcessExit(i)));
+        // An exit matters most while that process's memory backs pages: later unpins, unmaps and
+        // rw then run against a dead mm (the mmget_not_zero failure paths of pages.c).
+        bool exitMatters = m.HeldPages.Any(p => m.Regions[p.Region].Proc > 0 && !m.Procs[m.Regions[p.Region].Proc].Exited);
+        Add(nameof(ProcessExit), m.Procs.Count > 1, () => Handle(m.Procs.Count - 1).Select(i => (Op)new ProcessExit(i)), exitMatters ? 3 : 0);
         Add(nameof(SetRlimit), true, SetRlimit);
         Add(nameof(SetCapIpcLock), true, SetCapIpcLock);
         Add(nameof(SetTempMemoryLimit), true, SetTempMemoryLimit);
@@ -130,7 +133,10 @@ internal sealed class OpGenerators(GenModel model, int size, GenerationOptions o
         (0UL, 0UL), (0UL, Page), (Page, 0UL), (ULongMax, 1UL), (ULongMax - Page + 1, Page),
         (ULongMax - Page + 1, 2 * Page), (ULongMax - 10, 100UL), (1UL << 63, 1UL << 63), (Page, ULongMax),
         (Page, ULongMax - Page + 1), (0x800UL, 0x800UL), (1UL, Page), (0x10_0000_0000UL, ULongMax / 2),
-        (0x7fff_ffff_f000UL, 2 * Page), (0x20_0000_0000UL, Page));
+        (0x7fff_ffff_f000UL, 2 * Page), (0x20_0000_0000UL, Page),
+        // The longest length iopt_alloc_pages accepts, from a pointer 2 bytes into its page: the
+        // page count wraps (finding 0002).
+        (Page + 2, ULongMax - Page));
 
     /// <summary>Bad IOVA ranges for an access pin. The selftest driver refuses lengths above
     /// 16 MiB before it reaches the core, so longer ones are not generated.</summary>

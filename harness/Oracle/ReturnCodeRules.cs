@@ -120,13 +120,17 @@ public sealed class ReturnCodeRules(FakeKernel kernel, Func<iopt_pages, PagesSpe
         allowed.Cause(bad, "the range has a hole or read-only page", true, EFAULT);
     }
 
-    private static void CreatePages(CreatePages o, Snapshot before, Allowed allowed)
+    private void CreatePages(CreatePages o, Snapshot before, Allowed allowed)
     {
         var region = Picking.Pick(before.Regions, o.Region);
         if (region is null)
             return;
-        var (_, length) = Picking.PagesRange(region, o.Offset, o.Length, o.RawUptr);
+        var (uptr, length) = Picking.PagesRange(region, o.Offset, o.Length, o.RawUptr);
         allowed.Cause(length == 0 || length > ulong.MaxValue - PageSize, $"length {length:x} is 0 or too large", true, EINVAL);
+        // With finding 0002's patch the bound also leaves room for the pointer's offset in its page.
+        allowed.Cause(kernel.Patches.Contains(ModelPatches.AllocPagesNpagesOverflow) &&
+                      length > ulong.MaxValue - PageSize - uptr % PageSize,
+            $"length {length:x} from {uptr:x} would wrap the page count", true, EINVAL);
     }
 
     private void MapArea(MapArea o, Snapshot before, Allowed allowed)
@@ -470,7 +474,4 @@ public sealed class ReturnCodeRules(FakeKernel kernel, Func<iopt_pages, PagesSpe
         ((a.Iova | a.Length | a.PageOffset) & (alignment - 1)) == 0;
 
     private static ulong RoundUpPow2(ulong n) => n <= 1 ? 1 : 1UL << (64 - BitOperations.LeadingZeroCount(n - 1));
-
-    /// <summary>The kernel the rules read limits from (kept for future rules on temp memory).</summary>
-    public FakeKernel Kernel { get; } = kernel;
 }
