@@ -10,6 +10,7 @@ public static class ModelPatches
     public const string BatchCarryOrder = "batch-carry-order";
     public const string BatchCarryEnd = "batch-carry-end";
     public const string UnpinDomainLastIndex = "unpin-domain-last-index";
+    public const string BatchSkipCarryEmpty = "batch-skip-carry-empty";
     public const string UnpinDomainNoReread = "unpin-domain-no-reread";
     public const string AllocPagesNpagesOverflow = "alloc-pages-npages-overflow";
     public const string FillDomainsUnmapBeforeUnpin = "fill-domains-unmap-before-unpin";
@@ -23,6 +24,7 @@ public static class ModelPatches
         [BatchCarryOrder] = "batch_clear_carry: compute pfns[0] from the last run before overwriting npfns[0] (finding 0001)",
         [BatchCarryEnd] = "batch_clear_carry: leave the carried run in the batch (end = 1, not 0) (finding 0001)",
         [UnpinDomainLastIndex] = "iopt_area_unpin_domain: the batch starts at start_index, so count batch_last_index from it (finding 0001)",
+        [BatchSkipCarryEmpty] = "batch_skip_carry: a carry skipped to nothing empties the batch (end = 0), so no empty run is left for batch-carry-end (finding 0001)",
         [UnpinDomainNoReread] = "iopt_area_unpin_domain: read ahead only when this pass read from the domain, never re-read IOVAs an earlier read-ahead unmapped (finding 0005)",
         [AllocPagesNpagesOverflow] = "iopt_alloc_pages: bound length so that length + offset_in_page(uptr) cannot wrap DIV_ROUND_UP (finding 0002)",
         [FillDomainsUnmapBeforeUnpin] = "iopt_area_fill_domains: on failure unmap the current batch from the domains that got it before releasing its pins (finding 0003)",
@@ -31,7 +33,7 @@ public static class ModelPatches
     };
 
     /// <summary>The patches that together fix finding 0001 (carry handling when unfilling a domain).</summary>
-    public static IReadOnlyList<string> Finding0001 { get; } = [BatchCarryOrder, BatchCarryEnd, UnpinDomainLastIndex];
+    public static IReadOnlyList<string> Finding0001 { get; } = [BatchCarryOrder, BatchCarryEnd, UnpinDomainLastIndex, BatchSkipCarryEmpty];
 
     /// <summary>Every patch: the model with all known findings fixed.</summary>
     public static IReadOnlyList<string> AllFindings => [.. All.Keys];

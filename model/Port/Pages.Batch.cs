@@ -67,6 +67,10 @@ public sealed partial class Pages
         batch.pfns[0] += skip_pfns;
         batch.npfns[0] -= skip_pfns;
         batch.total_pfns -= skip_pfns;
+        // With batch-carry-end the carry is run 0 of [0, end); skipped to nothing it would stay
+        // there as an empty run that a one-run batch cannot add to (docs/findings/0001, follow-up).
+        if (PATCHED(ModelPatches.BatchSkipCarryEmpty) && batch.total_pfns == 0)
+            batch_clear(batch);
     }
 
     /// <summary>
