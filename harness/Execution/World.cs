@@ -347,7 +347,8 @@ public sealed class World
         // iopt_cut_iova splits so that the IOVA it is given ENDS the left piece: pass cut - 1 so
         // the left piece is [Iova, cut) as the handles below record (cut == Iova: no split).
         int rc = area.Iopt.Ioas.iopt_cut_iova([cut == area.Iova ? cut : cut - 1]);
-        if (rc == 0 && cut != area.Iova)
+        // iopt_area_split does nothing for a cut at the area's first byte (a cut one byte in).
+        if (rc == 0 && cut != area.Iova && cut - 1 != area.Iova)
         {
             int i = Areas.IndexOf(area);
             ulong leftLen = cut - area.Iova;

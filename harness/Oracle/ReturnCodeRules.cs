@@ -292,8 +292,8 @@ public sealed class ReturnCodeRules(FakeKernel kernel, Func<iopt_pages, PagesSpe
         var view = before.View(area.Iopt);
         ulong newStart = area.Iova + off;
         var actual = view.Areas.FirstOrDefault(a => a.Iova <= newStart - 1 && a.LastIova >= newStart - 1);
-        if (actual is null || actual.LastIova == newStart - 1)
-            return; // nothing to cut: iopt_cut_iova succeeds without a change
+        if (actual is null || actual.LastIova == newStart - 1 || actual.Iova == newStart - 1)
+            return; // nothing to cut: iopt_area_split succeeds without a change at either end
         ulong a = view.Alignment;
         allowed.Cause((newStart & (a - 1)) != 0 || ((actual.ByteOf(newStart)) & (a - 1)) != 0,
             $"the cut at {newStart:x} is not aligned to {a:x}", true, EINVAL);
