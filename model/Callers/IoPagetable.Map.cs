@@ -104,11 +104,21 @@ public sealed partial class IoPagetable
 
     private static ulong ALIGN(ulong x, ulong a) => unchecked(x + a - 1) & ~(a - 1);
 
+    /// <summary>
+    /// As released ALIGN(start, alignment) wraps to 0 for a start above the last multiple of the
+    /// alignment, and 0 passes the fit checks that follow: iopt_alloc_iova hands out IOVA 0 over an
+    /// existing area (docs/findings/README.md, callers). The patch refuses such a span.
+    /// </summary>
+    private bool AlignWraps(ulong start, ulong alignment) =>
+        PATCHED(ModelPatches.AllocIovaAlignOverflow) && start > ulong.MaxValue - (alignment - 1);
+
     /// <summary>__alloc_iova_check_used() on the allowed span (always all of [PAGE_SIZE, ULONG_MAX - PAGE_SIZE]).</summary>
-    private static bool alloc_iova_check_used(ref ulong start_used, ulong last_used, ulong length,
-                                              ulong iova_alignment, ulong page_offset)
+    private bool alloc_iova_check_used(ref ulong start_used, ulong last_used, ulong length,
+                                       ulong iova_alignment, ulong page_offset)
     {
         if (last_used - start_used < length - 1)
+            return false;
+        if (AlignWraps(start_used, iova_alignment))
             return false;
         start_used = ALIGN(start_used, iova_alignment) | page_offset;
         if (start_used > last_used || last_used - start_used < length - 1)
@@ -117,10 +127,12 @@ public sealed partial class IoPagetable
     }
 
     /// <summary>__alloc_iova_check_hole(): does the hole fit length once aligned?</summary>
-    private static bool alloc_iova_check_hole(interval_tree_double_span_iter span, ulong length,
-                                              ulong iova_alignment, ulong page_offset)
+    private bool alloc_iova_check_hole(interval_tree_double_span_iter span, ulong length,
+                                       ulong iova_alignment, ulong page_offset)
     {
         if (span.is_used != 0 || span.last_hole - span.start_hole < length - 1)
+            return false;
+        if (AlignWraps(span.start_hole, iova_alignment))
             return false;
 
         span.start_hole = ALIGN(span.start_hole, iova_alignment) | page_offset;

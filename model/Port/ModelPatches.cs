@@ -17,6 +17,10 @@ public static class ModelPatches
     public const string MmUnaccountAfterExit = "mm-unaccount-after-exit";
     /// <summary>A fix in the callers (io_pagetable.c), not in the seed; needed to explore past it.</summary>
     public const string SplitDomainsItree = "callers-split-domains-itree";
+    /// <summary>A fix in the callers (io_pagetable.c), not in the seed.</summary>
+    public const string AllocIovaAlignOverflow = "callers-alloc-iova-align-overflow";
+    /// <summary>A fix in the selftest's mock domain (selftest.c), not in the seed.</summary>
+    public const string MockSinglePageTags = "selftest-mock-single-page-tags";
 
     /// <summary>Name -> one-line description.</summary>
     public static IReadOnlyDictionary<string, string> All { get; } = new Dictionary<string, string>(StringComparer.Ordinal)
@@ -29,6 +33,8 @@ public static class ModelPatches
         [AllocPagesNpagesOverflow] = "iopt_alloc_pages: bound length so that length + offset_in_page(uptr) cannot wrap DIV_ROUND_UP (finding 0002)",
         [FillDomainsUnmapBeforeUnpin] = "iopt_area_fill_domains: on failure unmap the current batch from the domains that got it before releasing its pins (finding 0003)",
         [MmUnaccountAfterExit] = "update_mm_locked_vm: un-account a decrease even after the mm's users are gone (it is still mmgrab'ed) (finding 0004)",
+        [AllocIovaAlignOverflow] = "io_pagetable.c __alloc_iova_check_used/_hole (callers, not the seed): a start whose ALIGN would wrap to 0 does not fit",
+        [MockSinglePageTags] = "selftest.c mock_domain_map_pages (the test driver, not the seed): a map of one IO page is tagged START as well as LAST",
         [SplitDomainsItree] = "io_pagetable.c iopt_area_split (callers, not the seed): move the area's domains_itree node to the two pieces",
     };
 
