@@ -303,7 +303,7 @@ public sealed class World
         if (iopt is null)
             return StepResult.Skip;
         iommu_domain domain = o.Kind == DomainKind.Mock
-            ? new MockDomain(Kernel, $"mock{nextId + 1}")
+            ? new MockDomain(Kernel, $"mock{nextId + 1}", tagSingleEntryStart: Kernel.Patches.Contains(ModelPatches.MockSinglePageTags))
             : new PageTableDomain(Kernel, $"pt{nextId + 1}");
         int rc = iopt.Ioas.iopt_table_add_domain(domain);
         if (rc != 0)
