@@ -38,7 +38,8 @@ public sealed record ExploreOutcome(
     IReadOnlyDictionary<string, long> ErrorPaths,
     IReadOnlyDictionary<string, long> FaultSites,
     FoundFailure? Failure,
-    bool Interrupted);
+    bool Interrupted,
+    long FaultsInjected = 0);
 
 /// <summary>A replayed scenario: the run and its deterministic text rendering.</summary>
 public sealed record ReplayOutcome(RunReport Report, string Text);

@@ -44,7 +44,7 @@ public sealed class ExplorerBackend(Func<IOracle> checks) : IExplorationBackend
         var errorPaths = s.OpsByKindAndRc.Where(kv => s.ErrorPaths.Contains(kv.Key))
             .ToDictionary(kv => kv.Key, kv => kv.Value, StringComparer.Ordinal);
         return new ExploreOutcome(s.Sequences, s.Operations, s.Elapsed, s.OpsByKind, errorPaths, s.FaultSiteHits,
-            failure, result.Interrupted);
+            failure, result.Interrupted, s.FaultsInjected);
     }
 
     public ReplayOutcome Replay(Scenario scenario)

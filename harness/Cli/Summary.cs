@@ -16,6 +16,7 @@ public static class Summary
         output.WriteLine($"  elapsed:        {o.Elapsed.TotalSeconds.ToString("F2", CultureInfo.InvariantCulture)} s");
         output.WriteLine($"  operations/s:   {(o.Operations / seconds).ToString("F0", CultureInfo.InvariantCulture)}");
         output.WriteLine($"  sequences/s:    {(o.Sequences / seconds).ToString("F1", CultureInfo.InvariantCulture)}");
+        output.WriteLine($"  faults injected: {o.FaultsInjected}");
         output.WriteLine($"  operation kinds reached: {o.OperationsByKind.Count}; error paths reached: {o.ErrorPaths.Count}; fault sites reached: {o.FaultSites.Count}");
         Section(output, "operations reached", "operation", o.OperationsByKind);
         Section(output, "error paths reached (operation and return code)", "path", o.ErrorPaths);

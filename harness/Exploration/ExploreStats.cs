@@ -20,7 +20,8 @@ public sealed record ExploreStats(
     IReadOnlyDictionary<int, long> OpsByRc,
     IReadOnlyDictionary<string, long> OpsByKindAndRc,
     IReadOnlyList<string> ErrorPaths,
-    IReadOnlyDictionary<string, long> FaultSiteHits)
+    IReadOnlyDictionary<string, long> FaultSiteHits,
+    long FaultsInjected = 0)
 {
     public double OpsPerSecond => Elapsed.TotalSeconds > 0 ? Operations / Elapsed.TotalSeconds : 0;
     public double SequencesPerSecond => Elapsed.TotalSeconds > 0 ? Sequences / Elapsed.TotalSeconds : 0;
@@ -40,6 +41,7 @@ public sealed record ExploreStats(
         foreach (var (k, v) in OpsByRc)
             sb.Append(ci, $"  {k,6} {v,8}").AppendLine();
         sb.Append(ci, $"error paths reached ({ErrorPaths.Count}): ").AppendLine(string.Join(", ", ErrorPaths));
+        sb.Append(ci, $"faults injected: {FaultsInjected}").AppendLine();
         sb.Append(ci, $"fault sites reached ({FaultSiteHits.Count}):").AppendLine();
         foreach (var (k, v) in FaultSiteHits)
             sb.Append(ci, $"  {k,-44} {v,10}").AppendLine();
@@ -54,7 +56,7 @@ public sealed record ExploreStats(
         private readonly SortedDictionary<string, long> byKindAndRc = new(StringComparer.Ordinal);
         private readonly SortedDictionary<string, long> sites = new(StringComparer.Ordinal);
         private int sequences;
-        private long operations, skipped;
+        private long operations, skipped, injected;
 
         public long Operations => operations;
         public int Sequences => sequences;
@@ -76,6 +78,7 @@ public sealed record ExploreStats(
                 Bump(byRc, step.Result.Rc);
                 Bump(byKindAndRc, $"{kind} rc={step.Result.Rc}");
             }
+            injected += report.Injected.Count;
             foreach (var (site, hits) in report.SiteHits)
                 sites[site] = sites.GetValueOrDefault(site) + hits;
         }
@@ -89,6 +92,7 @@ public sealed record ExploreStats(
             new SortedDictionary<int, long>(byRc),
             new SortedDictionary<string, long>(byKindAndRc, StringComparer.Ordinal),
             byKindAndRc.Keys.Where(k => k.Contains(" rc=", StringComparison.Ordinal) && !k.EndsWith(" rc=0", StringComparison.Ordinal)).ToArray(),
-            new SortedDictionary<string, long>(sites, StringComparer.Ordinal));
+            new SortedDictionary<string, long>(sites, StringComparer.Ordinal),
+            injected);
     }
 }
