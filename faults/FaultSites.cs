@@ -57,6 +57,7 @@ public static class FaultSites
         new(MmgetNotZero, Origin.Fake, "mmget_not_zero fails as if the process were exiting"),
         new(AccountLockedVm, Origin.Fake, "__account_locked_vm refuses an increase as if at RLIMIT_MEMLOCK"),
         new(Alloc("iopt_area_alloc"), Origin.Callers, "kzalloc of struct iopt_area"),
+        new(Alloc("iopt_reserve_iova"), Origin.Callers, "kzalloc of struct iopt_reserved (a domain's aperture, on attach)"),
         new(Alloc("iopt_get_pages"), Origin.Callers, "kzalloc of an iopt_pages_list element (IOAS_COPY)"),
         new(Alloc("iommufd_access_create"), Origin.Callers, "kzalloc of struct iommufd_access"),
         new(Alloc("Pin"), Origin.Callers, "the selftest access driver's page array and item"),

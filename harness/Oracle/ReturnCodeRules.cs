@@ -23,7 +23,6 @@ public sealed class ReturnCodeRules(FakeKernel kernel, Func<iopt_pages, PagesSpe
     public const int EPERM = 1, ENOENT = 2, ENOMEM = 12, EFAULT = 14, EBUSY = 16, EEXIST = 17, EINVAL = 22,
         ENOSPC = 28, EOVERFLOW = 75, EADDRINUSE = 98;
     private const ulong PageSize = KernelApi.PAGE_SIZE;
-    private const ulong PageTableApertureLast = PageTableDomain.APERTURE_LAST;
 
     /// <summary>What may happen: the errors with a cause, and whether some cause always fails.</summary>
     private sealed class Allowed
@@ -168,6 +167,8 @@ public sealed class ReturnCodeRules(FakeKernel kernel, Func<iopt_pages, PagesSpe
             allowed.Cause(wraps, "the IOVA range wraps", true, EOVERFLOW);
             ulong last = wraps ? ulong.MaxValue : iova + Math.Max(length, 1) - 1;
             allowed.Cause(view.Areas.Any(x => x.Iova <= last && x.LastIova >= iova), $"[{iova:x}, {last:x}] overlaps an area", true, EEXIST);
+            allowed.Cause(!wraps && length != 0 && view.IsReserved(iova, last),
+                $"[{iova:x}, {last:x}] overlaps IOVA a domain reserved (outside its aperture)", true, EINVAL);
         }
         else
         {
@@ -179,8 +180,8 @@ public sealed class ReturnCodeRules(FakeKernel kernel, Func<iopt_pages, PagesSpe
             allowed.Cause(align < a, $"the allocation alignment {align:x} is below {a:x}", true, EINVAL);
             if (length != 0 && length < ulong.MaxValue / 2)
             {
-                // iopt_alloc_iova searches [PAGE_SIZE, ULONG_MAX - PAGE_SIZE] outside every area (this
-                // model has no reserved or allowed ranges) and places the range at the hole's start
+                // iopt_alloc_iova searches [PAGE_SIZE, ULONG_MAX - PAGE_SIZE] outside every area and
+                // every reserved range (this model has no allowed ranges) and places the range at the hole's start
                 // rounded up to the alignment, with the page offset set: at most align + PAGE_SIZE - 1
                 // past the start. A hole shorter than length never fits; one with that much slack
                 // always does; in between it depends on where the hole starts.
@@ -197,41 +198,35 @@ public sealed class ReturnCodeRules(FakeKernel kernel, Func<iopt_pages, PagesSpe
         if (view.Domains > 0 && length != 0 && !sliceWraps)
         {
             PinCauses(spec, startByte / PageSize, Math.Min((startByte + length - 1) / PageSize, spec.NPages - 1), allowed);
-            DomainMapCauses(view, fixedIova, length, allowed);
         }
     }
 
-    /// <summary>The size of the largest IOVA range in [PAGE_SIZE, ULONG_MAX - PAGE_SIZE] that no area uses.</summary>
+    /// <summary>The size of the largest IOVA range in [PAGE_SIZE, ULONG_MAX - PAGE_SIZE] that no area
+    /// uses and no domain reserved.</summary>
     private static ulong LargestFreeIovaHole(IoptView view)
     {
         const ulong first = PageSize, last = ulong.MaxValue - PageSize;
         ulong largest = 0, next = first;
         bool done = false;
-        foreach (var area in view.Areas.OrderBy(x => x.Iova))
+        var used = view.Areas.Select(a => (Start: a.Iova, Last: a.LastIova)).Concat(view.Reserved);
+        foreach (var (start, end) in used.OrderBy(x => x.Start))
         {
-            if (area.LastIova < next)
+            if (end < next)
                 continue;
-            if (area.Iova > last)
+            if (start > last)
                 break;
-            if (area.Iova > next)
-                largest = Math.Max(largest, area.Iova - next);
-            if (area.LastIova >= last)
+            if (start > next)
+                largest = Math.Max(largest, start - next);
+            if (end >= last)
             {
                 done = true;
                 break;
             }
-            next = area.LastIova + 1;
+            next = end + 1;
         }
         if (!done)
             largest = Math.Max(largest, last - next + 1);
         return largest;
-    }
-
-    private static void DomainMapCauses(IoptView view, ulong? iova, ulong length, Allowed allowed)
-    {
-        // A page-table domain refuses IOVA beyond its 48-bit aperture (the mock does not check).
-        bool high = iova is null || iova.Value + length - 1 > PageTableApertureLast;
-        allowed.Cause(high, "the IOVA may be beyond a page-table domain's aperture", false, EINVAL);
     }
 
     private static void Unmap(IoptView view, ulong iova, ulong length, Allowed allowed)
@@ -263,8 +258,8 @@ public sealed class ReturnCodeRules(FakeKernel kernel, Func<iopt_pages, PagesSpe
         {
             if (specOf(a.Pages) is { } spec)
                 PinCauses(spec, a.FirstIndex, a.LastIndex, allowed);
-            allowed.Cause(o.Kind == DomainKind.PageTable && a.LastIova > PageTableApertureLast,
-                $"area at {a.Iova:x} is beyond the aperture", true, EINVAL);
+            allowed.Cause(IoptView.ReservedBy(o.Kind).Any(r => r.Start <= a.LastIova && r.Last >= a.Iova),
+                $"area at {a.Iova:x} lies outside the domain's aperture", true, EADDRINUSE);
         }
     }
 

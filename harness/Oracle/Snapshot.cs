@@ -49,8 +49,10 @@ public sealed class Snapshot
                 stamp.Add((long)a.pages_node.start);
                 stamp.Add(pagesId(a.pages));
             }
-            int domains = world.Domains.Count(d => d.Iopt == iopt);
-            views[iopt] = new IoptView(areas, iopt.Ioas.iopt.iova_alignment, iopt.Ioas.iopt.disable_large_pages, domains);
+            var attached = world.Domains.Where(d => d.Iopt == iopt).ToList();
+            int domains = attached.Count;
+            var reserved = attached.SelectMany(d => IoptView.ReservedBy(d.Kind)).ToArray();
+            views[iopt] = new IoptView(areas, iopt.Ioas.iopt.iova_alignment, iopt.Ioas.iopt.disable_large_pages, domains, reserved);
             stamp.Add(iopt.Id);
             stamp.Add(domains);
         }

@@ -3,6 +3,8 @@ using Iommufd.Harness.Execution;
 using Iommufd.Model.Kernel;
 using Iommufd.Model.Port;
 
+using Iommufd.Harness.Generation;
+
 namespace Iommufd.Harness.Oracle;
 
 /// <summary>
@@ -29,7 +31,19 @@ public sealed record AreaView(IoptHandle Iopt, iopt_pages Pages, ulong Iova, ulo
 }
 
 /// <summary>What the oracle knows of one io_pagetable before a step.</summary>
-public sealed record IoptView(IReadOnlyList<AreaView> Areas, ulong Alignment, bool DisableLargePages, int Domains);
+/// <summary>What the oracle sees of one IOAS: its areas, alignment, large-page setting, the number
+/// of domains attached, and the IOVA those domains reserve (outside each one's aperture).</summary>
+public sealed record IoptView(IReadOnlyList<AreaView> Areas, ulong Alignment, bool DisableLargePages, int Domains,
+    IReadOnlyList<(ulong Start, ulong Last)> Reserved)
+{
+    /// <summary>The IOVA a domain of this kind reserves on attach: what lies outside its aperture
+    /// (the selftest mock: [16 MiB, 2 GiB); the page-table domain: 48 bits).</summary>
+    public static IReadOnlyList<(ulong Start, ulong Last)> ReservedBy(DomainKind kind) => kind == DomainKind.Mock
+        ? [(0, MockDomain.MOCK_APERTURE_START - 1), (MockDomain.MOCK_APERTURE_LAST + 1, ulong.MaxValue)]
+        : [(PageTableDomain.APERTURE_LAST + 1, ulong.MaxValue)];
+
+    public bool IsReserved(ulong start, ulong last) => Reserved.Any(r => r.Start <= last && r.Last >= start);
+}
 
 /// <summary>
 /// The specification of one iopt_pages: what it was created over (computed by the oracle from

@@ -120,7 +120,8 @@ public sealed partial class IoPagetable
     /// <summary>
     /// iopt_table_add_domain(): attach a domain. Under domains_rwsem and iova_rwsem (both write):
     /// -EEXIST (WARN) if already attached; -EINVAL if its smallest page size exceeds PAGE_SIZE;
-    /// -EADDRINUSE if an existing area breaks the raised alignment; then the slot
+    /// -EADDRINUSE if an existing area breaks the raised alignment or lies outside the domain's
+    /// aperture (the IOVA around the aperture is reserved for the domain); then the slot
     /// next_domain_id is reserved, every area is filled, and on success the domain is stored
     /// there and next_domain_id grows.
     /// </summary>
@@ -155,12 +156,27 @@ public sealed partial class IoPagetable
                 goto out_unlock;
         }
 
-        // No aperture reservations in this model (see NOTES.md). xa_reserve of the slot is
-        // modelled by storing the domain there before the fill: nothing reads iopt->domains while
-        // domains_rwsem is held for write, and the store is where v6.2's allocation can fail.
+        // No area may lie outside the domain's aperture: reserve the IOVA on either side of it.
+        var geometry = domain.geometry;
+        if (geometry.aperture_start != 0)
+        {
+            rc = iopt_reserve_iova(0, geometry.aperture_start - 1, domain);
+            if (rc != 0)
+                goto out_reserved;
+        }
+        if (geometry.aperture_end != ULONG_MAX)
+        {
+            rc = iopt_reserve_iova(geometry.aperture_end + 1, ULONG_MAX, domain);
+            if (rc != 0)
+                goto out_reserved;
+        }
+
+        // xa_reserve of the slot is modelled by storing the domain there before the fill: nothing
+        // reads iopt->domains while domains_rwsem is held for write, and the store is where
+        // v6.2's allocation can fail.
         rc = xa_reserve_domain(iopt.next_domain_id, domain);
         if (rc != 0)
-            goto out_unlock;
+            goto out_reserved;
 
         rc = iopt_fill_domain(domain);
         if (rc != 0)
@@ -174,10 +190,51 @@ public sealed partial class IoPagetable
 
     out_release:
         xa_erase(iopt.domains, iopt.next_domain_id);
+    out_reserved:
+        __iopt_remove_reserved_iova(domain);
     out_unlock:
         up_write(iopt.iova_rwsem);
         up_write(iopt.domains_rwsem);
         return rc;
+    }
+
+    /// <summary>
+    /// iopt_reserve_iova(): make [start, last] unusable for areas on behalf of
+    /// <paramref name="owner"/>. -EADDRINUSE if an area already lies there, -ENOMEM if the
+    /// reservation cannot be allocated. Needs iova_rwsem for write.
+    /// </summary>
+    private int iopt_reserve_iova(ulong start, ulong last, object owner)
+    {
+        lockdep_assert_held_write(iopt.iova_rwsem);
+
+        if (iopt_area_iter_first(start, last) is not null)
+            return -EADDRINUSE;
+
+        var reserved = kzalloc(() => new iopt_reserved(), GFP_KERNEL_ACCOUNT);
+        if (reserved is null)
+            return -ENOMEM;
+        reserved.node.start = start;
+        reserved.node.last = last;
+        reserved.owner = owner;
+        interval_tree_insert(reserved.node, iopt.reserved_itree);
+        return 0;
+    }
+
+    /// <summary>__iopt_remove_reserved_iova(): drop every reservation <paramref name="owner"/> made.</summary>
+    private void __iopt_remove_reserved_iova(object owner)
+    {
+        lockdep_assert_held_write(iopt.iova_rwsem);
+
+        iopt_reserved? next;
+        for (var reserved = iopt_reserved_iter_first(0, ULONG_MAX); reserved is not null; reserved = next)
+        {
+            next = iopt_reserved_iter_next(reserved, 0, ULONG_MAX);
+            if (ReferenceEquals(reserved.owner, owner))
+            {
+                interval_tree_remove(reserved.node, iopt.reserved_itree);
+                kfree(reserved);
+            }
+        }
     }
 
     /// <summary>xa_reserve(&amp;iopt-&gt;domains, id, GFP_KERNEL), see iopt_table_add_domain.</summary>
@@ -264,6 +321,7 @@ public sealed partial class IoPagetable
             xa_store(iopt.domains, index, iter_domain, GFP_KERNEL);
 
         iopt_unfill_domain(domain);
+        __iopt_remove_reserved_iova(domain);
 
         WARN_ON(iopt_calculate_iova_alignment() != 0);
     out_unlock:

@@ -93,7 +93,9 @@ public sealed partial class IoPagetable
         if (check_add_overflow(iova, unchecked(length - 1), out ulong last))
             return -EOVERFLOW;
 
-        // This model has no reserved ranges (iopt_reserved_iter_first is always NULL).
+        // No reserved IOVA may intersect the range.
+        if (iopt_reserved_iter_first(iova, last) is not null)
+            return -EINVAL;
         if (iopt_area_iter_first(iova, last) is not null)
             return -EEXIST;
         return 0;
@@ -144,7 +146,8 @@ public sealed partial class IoPagetable
     /// <summary>
     /// iopt_alloc_iova(): v6.2's first-fit allocator. The alignment keeps the alignment of uptr
     /// (up to the rounded-up length) so THPs can be mapped; the lowest hole of area_itree at or
-    /// above PAGE_SIZE that fits wins. No allowed or reserved ranges exist in this model.
+    /// above PAGE_SIZE that is free of areas and reserved ranges and fits wins. No allowed ranges
+    /// exist in this model.
     /// </summary>
     private int iopt_alloc_iova(out ulong iova, ulong uptr, ulong length)
     {

@@ -24,7 +24,7 @@ public sealed class iopt_pages_list
 /// pages.c on it, under the v6.2 lock order domains_rwsem -&gt; iova_rwsem -&gt; pages-&gt;mutex.
 /// Every public operation returns the kernel return code (0 or -errno) and its out parameters as
 /// the kernel would. What is simplified relative to v6.2 is listed in model/Callers/NOTES.md
-/// (no reserved or allowed ranges, no domain apertures, access_list as a plain ordered map).
+/// (reserved ranges only for domain apertures, no allowed ranges, access_list as a plain ordered map).
 /// </summary>
 public sealed partial class IoPagetable : IoPagetableH
 {
@@ -73,6 +73,21 @@ public sealed partial class IoPagetable : IoPagetableH
         lockdep_assert_held(iopt.iova_rwsem);
         var node = interval_tree_iter_first(iopt.area_itree, start, last);
         return node is null ? null : container_of<iopt_area>(node);
+    }
+
+    /// <summary>iopt_reserved_iter_first(): the first reservation overlapping [start, last]; needs iova_rwsem.</summary>
+    internal iopt_reserved? iopt_reserved_iter_first(ulong start, ulong last)
+    {
+        lockdep_assert_held(iopt.iova_rwsem);
+        var node = interval_tree_iter_first(iopt.reserved_itree, start, last);
+        return node is null ? null : container_of<iopt_reserved>(node);
+    }
+
+    /// <summary>iopt_reserved_iter_next(): the next reservation overlapping [start, last].</summary>
+    internal static iopt_reserved? iopt_reserved_iter_next(iopt_reserved last_node, ulong start, ulong last)
+    {
+        var node = interval_tree_iter_next(last_node.node, start, last);
+        return node is null ? null : container_of<iopt_reserved>(node);
     }
 
     /// <summary>iopt_area_iter_next(): the next area overlapping [start, last].</summary>

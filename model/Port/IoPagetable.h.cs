@@ -67,6 +67,15 @@ public sealed class iopt_pages_access
     public uint users;
 }
 
+/// <summary>struct iopt_reserved: an IOVA range no area may use, owned by whoever reserved it
+/// (here: a domain, for the IOVA outside its aperture).</summary>
+public sealed class iopt_reserved
+{
+    public iopt_reserved() => node = new interval_tree_node(this);
+    public readonly interval_tree_node node;
+    public object? owner;
+}
+
 /// <summary>struct io_pagetable (the fields pages.c and its callers use).</summary>
 public sealed class io_pagetable
 {

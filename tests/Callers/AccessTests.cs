@@ -26,7 +26,7 @@ public sealed class AccessTests
         var (env, access) = WithAccess();
         Assert.Equal(P, env.Ioas.iopt.iova_alignment);
         env.MapUser(U, 4);
-        ulong iova = 0x100000;
+        ulong iova = 0x1100000;
         Assert.Equal(0, env.Ioas.iopt_map_user_pages(ref iova, U, 4 * P, RW, 0));
 
         Assert.Equal(0, access.Pin(iova + P, 2 * P, 0, out uint id));
@@ -54,7 +54,7 @@ public sealed class AccessTests
     {
         var (env, access) = WithAccess();
         env.MapUser(U, 4);
-        ulong iova = 0x100000;
+        ulong iova = 0x1100000;
         Assert.Equal(0, env.Ioas.iopt_map_user_pages(ref iova, U, 4 * P, RW, 0));
         long allocationsBefore = env.Kernel.Allocator.Live.Count;
 
@@ -82,7 +82,7 @@ public sealed class AccessTests
     {
         var (env, access) = WithAccess();
         env.MapUser(U, 4);
-        ulong iova = 0x100000;
+        ulong iova = 0x1100000;
         Assert.Equal(0, env.Ioas.iopt_map_user_pages(ref iova, U, 4 * P, RW, 0));
         Assert.Equal(0, access.Pin(iova + P, 2 * P, 0, out uint id));
         var mock = env.NewMockDomain();
@@ -107,7 +107,7 @@ public sealed class AccessTests
         var mock = env.NewMockDomain();
         Assert.Equal(0, env.Ioas.iopt_table_add_domain(mock));
         env.MapUser(U, 4);
-        ulong iova = 0x100000;
+        ulong iova = 0x1100000;
         Assert.Equal(0, env.Ioas.iopt_map_user_pages(ref iova, U, 4 * P, RW, 0));
         Assert.Equal(0, access.Pin(iova, P, KernelApi.IOMMUFD_ACCESS_RW_WRITE, out _));
         Assert.Equal(0, access.Pin(iova, P, 0, out _));
@@ -131,7 +131,7 @@ public sealed class AccessTests
         Assert.False(created.IsErr);
         var access = created.Value!;
         env.MapUser(U, 2);
-        ulong iova = 0x100000;
+        ulong iova = 0x1100000;
         Assert.Equal(0, env.Ioas.iopt_map_user_pages(ref iova, U, 2 * P, RW, 0));
         var outPages = new Ptr<PagePtr>(KMem.Stack(16), 0);
         Assert.Equal(0, env.Ioas.iommufd_access_pin_pages(access, iova, 2 * P, outPages, 0));
@@ -161,7 +161,7 @@ public sealed class AccessTests
     {
         var (env, access) = WithAccess();
         env.MapUser(U, 12);
-        ulong a = 0x100000, b = 0x104000, c = 0x10a000;
+        ulong a = 0x1100000, b = 0x1104000, c = 0x110a000;
         Assert.Equal(0, env.Ioas.iopt_map_user_pages(ref a, U, 4 * P, RW, 0));
         Assert.Equal(0, env.Ioas.iopt_map_user_pages(ref b, U + 4 * P, 4 * P, RO, 0));
         Assert.Equal(0, env.Ioas.iopt_map_user_pages(ref c, U + 8 * P, 4 * P, RW, 0));
@@ -196,7 +196,7 @@ public sealed class AccessTests
         var (env, access) = WithAccess(needsPinPages: false);
         Assert.Equal(1UL, env.Ioas.iopt.iova_alignment);
         env.MapUser(U, 1);
-        ulong iova = 0x100000;
+        ulong iova = 0x1100000;
         Assert.Equal(0, env.Ioas.iopt_map_user_pages(ref iova, U, P, RW, 0));
         Assert.Equal(-KernelApi.EINVAL, access.Pin(iova, P, 0, out _));
         Assert.Equal(CheckKind.Warn, Assert.Single(env.Kernel.Checks.Violations).Kind);
@@ -209,7 +209,7 @@ public sealed class AccessTests
     {
         var (env, access) = WithAccess(needsPinPages: false);
         env.MapUser(U, 4);
-        ulong a = 0x100000, b = 0x102000;
+        ulong a = 0x1100000, b = 0x1102000;
         Assert.Equal(0, env.Ioas.iopt_map_user_pages(ref a, U, 2 * P, RW, 0));
         Assert.Equal(0, env.Ioas.iopt_map_user_pages(ref b, U + 2 * P, 2 * P, RO, 0));
 

@@ -16,7 +16,7 @@ public sealed class DomainTests
     {
         var env = new CallersEnv();
         env.MapUser(U, 4);
-        ulong iova = 0x100000;
+        ulong iova = 0x1100000;
         Assert.Equal(0, env.Ioas.iopt_map_user_pages(ref iova, U, 4 * P, RW, 0));
         var mock = env.NewMockDomain();
 
@@ -63,7 +63,7 @@ public sealed class DomainTests
     {
         var env = new CallersEnv();
         env.MapUser(U, 4);
-        ulong iova = 0x100000;
+        ulong iova = 0x1100000;
         Assert.Equal(0, env.Ioas.iopt_map_user_pages(ref iova, U, 4 * P, RW, 0));
         var mock = env.NewMockDomain();
         var pt = env.NewPageTableDomain();
@@ -115,8 +115,9 @@ public sealed class DomainTests
         // An area 2K into a page cannot live in a 4K-granular domain. (It spans two 2K IO pages:
         // the v6.2 mock tags a one-IO-page map LAST only, so unmapping it alone would WARN.)
         env.MapUser(U, 2);
-        ulong iova = 0;
-        Assert.Equal(0, env.Ioas.iopt_map_user_pages(ref iova, U + 2048, 4096, RW, IoPagetable.IOPT_ALLOC_IOVA));
+        // (Inside the mock's aperture, which starts at 16 MiB.)
+        ulong iova = MockDomain.MOCK_APERTURE_START + 2048;
+        Assert.Equal(0, env.Ioas.iopt_map_user_pages(ref iova, U + 2048, 4096, RW, 0));
         Assert.Equal(-IoPagetable.EADDRINUSE, env.Ioas.iopt_table_add_domain(pt));
         Assert.Empty(env.Ioas.Domains());
         Assert.Equal(0L, env.TotalPins);
@@ -126,6 +127,38 @@ public sealed class DomainTests
         Assert.Equal(0, env.Ioas.iopt_table_add_domain(mock));
         Assert.Equal(4096UL, CallersEnv.MappedBytes(mock));
         env.TearDownAndAssertClean(pt, big, mock);
+    }
+
+    [Fact]
+    public void Attach_reserves_the_iova_outside_the_domain_aperture_until_detach()
+    {
+        var env = new CallersEnv();
+        env.MapUser(U, 1);
+        var mock = env.NewMockDomain();
+        ulong low = 0x100000, inside = MockDomain.MOCK_APERTURE_START + 0x100000;
+
+        // An area below the mock's aperture: the reservation, and so the attach, fails.
+        Assert.Equal(0, env.Ioas.iopt_map_user_pages(ref low, U, P, RW, 0));
+        Assert.Equal(-IoPagetable.EADDRINUSE, env.Ioas.iopt_table_add_domain(mock));
+        Assert.True(env.Ioas.iopt.reserved_itree.IsEmpty);
+        Assert.Equal(0, env.Ioas.iopt_unmap_all(out _));
+
+        // With the mock attached, a fixed IOVA outside it is refused and allocation stays inside.
+        Assert.Equal(0, env.Ioas.iopt_table_add_domain(mock));
+        Assert.Equal(-KernelApi.EINVAL, env.Ioas.iopt_map_user_pages(ref low, U, P, RW, 0));
+        ulong top = MockDomain.MOCK_APERTURE_LAST + 1;
+        Assert.Equal(-KernelApi.EINVAL, env.Ioas.iopt_map_user_pages(ref top, U, P, RW, 0));
+        ulong auto = 0;
+        Assert.Equal(0, env.Ioas.iopt_map_user_pages(ref auto, U, P, RW, IoPagetable.IOPT_ALLOC_IOVA));
+        Assert.InRange(auto, MockDomain.MOCK_APERTURE_START, MockDomain.MOCK_APERTURE_LAST);
+        Assert.Equal(0, env.Ioas.iopt_map_user_pages(ref inside, U, P, RW, 0));
+        Assert.Equal(0, env.Ioas.iopt_unmap_all(out _));
+
+        // Detach drops the domain's reservations: the low IOVA is usable again.
+        env.Ioas.iopt_table_remove_domain(mock);
+        Assert.True(env.Ioas.iopt.reserved_itree.IsEmpty);
+        Assert.Equal(0, env.Ioas.iopt_map_user_pages(ref low, U, P, RW, 0));
+        env.TearDownAndAssertClean(mock);
     }
 
     [Fact]
@@ -142,7 +175,7 @@ public sealed class DomainTests
         Assert.Equal(2048UL, env.Ioas.iopt.iova_alignment);
 
         env.MapUser(U, 2);
-        ulong iova = 0x100000;
+        ulong iova = 0x1100000;
         Assert.Equal(0, env.Ioas.iopt_map_user_pages(ref iova, U, 2 * P, RW, 0));
         Assert.Equal(-KernelApi.EINVAL, env.Ioas.iopt_disable_large_pages());
         Assert.False(env.Ioas.iopt.disable_large_pages);

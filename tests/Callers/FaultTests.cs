@@ -37,7 +37,7 @@ public sealed class FaultTests
     {
         var env = new CallersEnv(new ExplicitFaults([(FaultSites.IommuMapMock, 2)]));
         env.MapUser(U, 8);
-        ulong a = 0x100000, b = 0x200000;
+        ulong a = 0x1100000, b = 0x1200000;
         Assert.Equal(0, env.Ioas.iopt_map_user_pages(ref a, U, 4 * P, RW, 0));
         Assert.Equal(0, env.Ioas.iopt_map_user_pages(ref b, U + 4 * P, 4 * P, RW, 0));
         var mock = env.NewMockDomain();

@@ -174,7 +174,7 @@ public sealed class MapUnmapTests
         Assert.Equal(0, env.Ioas.iopt_table_add_domain(mock));
         Assert.Equal(0, dst.iopt_table_add_domain(pt));
         env.MapUser(U, 4);
-        ulong src = 0x100000;
+        ulong src = 0x1100000;
         Assert.Equal(0, env.Ioas.iopt_map_user_pages(ref src, U, 4 * P, RW, 0));
 
         ulong copy = 0;

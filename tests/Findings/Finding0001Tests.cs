@@ -144,8 +144,8 @@ public class Finding0001Tests
         new CreatePages(0, 0, 22 * 4096, true, 0),
         new CreateIopt(),
         new AttachDomain(0, DomainKind.Mock),
-        new MapArea(0, 0, 0, 22 * 4096, 0x100000, true),
-        new MapArea(0, 0, 19 * 4096, 2 * 4096, 0x200000, true),
+        new MapArea(0, 0, 0, 22 * 4096, 0x1100000, true),
+        new MapArea(0, 0, 19 * 4096, 2 * 4096, 0x1200000, true),
         new DetachDomain(0),
     ];
 

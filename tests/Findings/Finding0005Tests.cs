@@ -28,9 +28,9 @@ public class Finding0005Tests
         new CreatePages(0, 0, 4 * 4096, true, 0),
         new CreateIopt(),
         new AttachDomain(0, kind),
-        new MapArea(0, 0, 0, 4 * 4096, 0x10000, true),
-        new MapArea(0, 0, 1 * 4096, 4096, 0x20000, true),
-        new MapArea(0, 0, 3 * 4096, 4096, 0x30000, true),
+        new MapArea(0, 0, 0, 4 * 4096, 0x1010000, true),
+        new MapArea(0, 0, 1 * 4096, 4096, 0x1020000, true),
+        new MapArea(0, 0, 3 * 4096, 4096, 0x1030000, true),
         new DetachDomain(0),
     ]);
 
@@ -93,10 +93,10 @@ public class Finding0005Tests
     }
 
     [Fact]
-    public void Explore_seed_7_finds_it_with_every_other_patch_and_the_same_budget_is_clean_with_all()
+    public void Explore_seed_5_finds_it_with_every_other_patch_and_the_same_budget_is_clean_with_all()
     {
         var explorer = new Iommufd.Harness.Exploration.Explorer(() => new SpecOracle());
-        var budget = new Iommufd.Harness.Exploration.ExploreOptions { Seed = 7, Iterations = 500 };
+        var budget = new Iommufd.Harness.Exploration.ExploreOptions { Seed = 5, Iterations = 500 };
         var others = ModelPatches.AllFindings.Where(p => p != ModelPatches.UnpinDomainNoReread).ToArray();
         var found = explorer.Explore(budget with { Patches = others });
         var v = Assert.IsType<Violation>(found.Finding?.Violation);

@@ -185,6 +185,7 @@ public class FaultSiteSweepTests(SiteSweepCache cache, ITestOutputHelper output)
         new(FaultSites.MmgetNotZero, MmAccounting, MmAccountingAfterExit),
         new(FaultSites.AccountLockedVm, MmAccounting),
         new(FaultSites.Alloc("iopt_area_alloc"), MapPageTable),
+        new(FaultSites.Alloc("iopt_reserve_iova"), MapMock),
         new(FaultSites.Alloc("iopt_get_pages"), Copy),
         new(FaultSites.Alloc("iommufd_access_create"), AccessPinScenario),
         new(FaultSites.Alloc("Pin"), AccessPinScenario),
