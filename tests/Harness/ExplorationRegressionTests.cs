@@ -80,4 +80,27 @@ public class ExplorationRegressionTests
         Assert.Single(w.Areas);
         Assert.Single(w.Iopts[0].Ioas.Areas());
     }
+
+    [Fact]
+    public void The_oracle_expects_the_iova_a_mock_domain_reserves_outside_its_aperture()
+    {
+        // explore --patch all --seed 10: an area at the top of the IOVA space was filled into a
+        // mock domain; v6.2 refuses that attach because the mock reserves everything outside
+        // [16 MiB, 2 GiB). The oracle must ask for exactly these refusals.
+        Op[] ops =
+        [
+            new CreateIopt(),
+            new MapUserMemory(0, [new Segment(SegmentKind.Run, 4)]),
+            new CreatePages(0, 0, 4 * 4096, true, 0),
+            new MapArea(0, 0, 0, 4 * 4096, 18446744073709535232, true),   // ends at ULONG_MAX
+            new AttachDomain(0, DomainKind.Mock),                          // -EADDRINUSE
+            new UnmapArea(0),
+            new AttachDomain(0, DomainKind.Mock),                          // ok now
+            new MapArea(0, 0, 0, 4 * 4096, 0x10000, true),                 // below the aperture: -EINVAL
+            new MapArea(0, 0, 0, 4 * 4096, null, true),                    // allocated inside it
+        ];
+        var report = Runner.Run(new Scenario([], "none", ops), () => new SpecOracle());
+        Assert.Null(report.Violation);
+        Assert.Equal([0, 0, 0, 0, -98, 0, 0, -22, 0], report.Steps.Select(s => s.Result.Rc));
+    }
 }
