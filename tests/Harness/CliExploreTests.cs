@@ -53,6 +53,19 @@ public class CliExploreTests
     }
 
     [Fact]
+    public void Patch_all_switches_on_every_named_patch()
+    {
+        var run = Run("explore", "--patch", "all", "--seed", "3", "--iterations", "5", "--time", "0", "-q");
+        Assert.InRange(run.Code, 0, 1);
+        string header = run.Out.Split('\n')[0];
+        foreach (string name in ModelPatches.AllFindings)
+            Assert.Contains(name, header);
+        // Naming one patch again next to 'all' changes nothing.
+        var again = Run("explore", "--patch", "all", "--patch", ModelPatches.BatchCarryEnd, "--seed", "3", "--iterations", "5", "--time", "0", "-q");
+        Assert.Equal(header, again.Out.Split('\n')[0]);
+    }
+
+    [Fact]
     public void A_found_violation_is_printed_saved_and_replays_to_the_same_invariant()
     {
         // A stand-in engine that always "finds" the known defect, so the test does not depend on
