@@ -67,9 +67,9 @@ public sealed class PlainExecutionContext : IExecutionContext
         lockdep.BeforeAcquire(me, l, mode);
         lock (gate)
         {
-            while (mode == LockMode.Exclusive ? l.IsLocked : l.Owner is not null)
+            while (!LockState.Available(l, mode))
                 Monitor.Wait(gate);
-            if (mode == LockMode.Exclusive) l.Owner = me; else l.Readers++;
+            LockState.Take(l, mode, me);
         }
         Lockdep.Acquired(me, l, mode);
     }
@@ -80,7 +80,7 @@ public sealed class PlainExecutionContext : IExecutionContext
             return;
         lock (gate)
         {
-            if (mode == LockMode.Exclusive) l.Owner = null; else l.Readers--;
+            LockState.Drop(l, mode);
             Monitor.PulseAll(gate);
         }
     }

@@ -98,3 +98,25 @@ public sealed class Lockdep(Checks checks)
         }
     }
 }
+
+/// <summary>
+/// The owner/readers state of a lock, for execution contexts (the plain one and schedulers outside
+/// this assembly): whether an acquisition in a mode can succeed now, taking and dropping it. The
+/// caller provides the exclusion around these calls (a monitor, or running one thread at a time).
+/// </summary>
+public static class LockState
+{
+    /// <summary>Whether <paramref name="l"/> can be taken in <paramref name="mode"/> now: exclusive
+    /// needs it free, shared needs no exclusive owner.</summary>
+    public static bool Available(KLock l, LockMode mode) => mode == LockMode.Exclusive ? !l.IsLocked : l.Owner is null;
+
+    public static void Take(KLock l, LockMode mode, LockdepThread owner)
+    {
+        if (mode == LockMode.Exclusive) l.Owner = owner; else l.Readers++;
+    }
+
+    public static void Drop(KLock l, LockMode mode)
+    {
+        if (mode == LockMode.Exclusive) l.Owner = null; else l.Readers--;
+    }
+}
