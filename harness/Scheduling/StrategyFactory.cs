@@ -1,0 +1,29 @@
+// SPDX-License-Identifier: GPL-2.0-only
+namespace Iommufd.Harness.Scheduling;
+
+/// <summary>The exploring strategies by name, with their parameters: PCT's depth d, the delay
+/// bound, the preemption bound.</summary>
+public sealed record StrategySpec(string Name, int Depth = 2, int Bound = 2)
+{
+    public static readonly IReadOnlyList<string> Names = ["random", "pct", "delay", "pb-dfs"];
+
+    public static bool IsKnown(string name) => Names.Contains(name);
+
+    /// <summary>A fresh strategy of this kind seeded with <paramref name="seed"/>.</summary>
+    public ISchedulingStrategy Create(ulong seed) => Name switch
+    {
+        "random" => new RandomWalkStrategy(seed),
+        "pct" => new PctStrategy(seed, Depth),
+        "delay" => new DelayBoundingStrategy(seed, Bound),
+        "pb-dfs" => new PreemptionBoundedDfsStrategy(Bound),
+        _ => throw new ArgumentException($"unknown strategy '{Name}' (known: {string.Join(", ", Names)})", nameof(Name)),
+    };
+
+    public override string ToString() => Name switch
+    {
+        "pct" => $"pct (d={Depth})",
+        "delay" => $"delay (d={Bound})",
+        "pb-dfs" => $"pb-dfs (c<={Bound})",
+        _ => Name,
+    };
+}
