@@ -151,9 +151,9 @@ public static class InterleaveCommand
             OnFailure = report =>
             {
                 Save(InterleaveReproducerCodec.Encode(new InterleaveReproducer(report.Scenario, report.Strategy, report.ScheduleChoices)),
-                    $"interleave --seed {s.Seed}: {report.Violation} (not yet shrunk)");
+                    $"interleave --seed {s.Seed}: {InterleaveRenderer.Describe(report.Violation!, report.Scenario)} (not yet shrunk)");
                 if (!s.Quiet)
-                    context.Err.WriteLine($"{Program.Name}: found {report.Violation}; shrinking (unshrunk reproducer saved to {s.ReproFile})");
+                    context.Err.WriteLine($"{Program.Name}: found {InterleaveRenderer.Describe(report.Violation!, report.Scenario)}; shrinking (unshrunk reproducer saved to {s.ReproFile})");
             },
             Progress = p =>
             {
@@ -177,10 +177,11 @@ public static class InterleaveCommand
             output.WriteLine("  found:               nothing");
             return Program.ExitClean;
         }
-        Save(f.Reproducer, $"interleave --seed {s.Seed}: {f.Shrunk.Violation}");
-        output.WriteLine($"  found:               {f.Original.Violation} (scenario {f.Iteration})");
+        string shrunkViolation = InterleaveRenderer.Describe(f.Shrunk.Violation, f.Shrunk.Scenario);
+        Save(f.Reproducer, $"interleave --seed {s.Seed}: {shrunkViolation}");
+        output.WriteLine($"  found:               {InterleaveRenderer.Describe(f.Original.Violation!, f.Original.Scenario)} (scenario {f.Iteration})");
         output.WriteLine();
-        output.WriteLine($"VIOLATION: {f.Shrunk.Violation}");
+        output.WriteLine($"VIOLATION: {shrunkViolation}");
         output.WriteLine($"minimal scenario ({f.Shrunk.Scenario.OperationCount} of {f.Original.Scenario.OperationCount} operations, {f.Shrunk.Runs} shrink runs), as replayed:");
         output.Write(InterleaveRenderer.Render(f.ShrunkReport));
         if (writeError is null)

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0-only
 using System.Text;
 using Iommufd.Harness.Generation;
+using Iommufd.Harness.Oracle;
 
 namespace Iommufd.Harness.Scheduling;
 
@@ -28,6 +29,11 @@ public static class InterleaveRenderer
         }
         return sb.ToString();
     }
+
+    /// <summary>A violation with where it happened: at a setup step, in the concurrent phase
+    /// (step <c>Setup.Count</c>) or at teardown (step -1).</summary>
+    public static string Describe(Violation v, ConcurrentScenario s) =>
+        $"{v.Invariant} {(v.Step < 0 ? "at teardown" : v.Step < s.Setup.Count ? $"at setup step {v.Step}" : "in the concurrent phase")}: {v.Message}";
 
     public static string Render(InterleaveReport report)
     {
@@ -63,8 +69,7 @@ public static class InterleaveRenderer
             sb.AppendLine($"injected: {f.Site} hit {f.SiteHit} (thread {f.ThreadId}, thread hit {f.ThreadHit})");
         if (report.Violation is { } v)
         {
-            string where = v.Step < 0 ? "at teardown" : report.Schedule is null ? $"at setup step {v.Step}" : "in the concurrent phase";
-            sb.AppendLine($"result:  {v.Invariant} {where}: {v.Message}");
+            sb.AppendLine($"result:  {Describe(v, s)}");
             if (v.State.Length > 0)
             {
                 sb.AppendLine("state:");

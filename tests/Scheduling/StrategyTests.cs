@@ -269,7 +269,7 @@ public class StrategyTests
         Assert.Contains(shared, o => o.MaxReaders == 2);
 
         var exclusive = new List<Occupancy>();
-        var runs = SyntheticProgram.Explore(new PreemptionBoundedDfsStrategy(3), 500, p =>
+        var runs = SyntheticProgram.Explore(new PreemptionBoundedDfsStrategy(1), 200, p =>
         {
             var s = new rw_semaphore("sem"); var o = new Occupancy(); exclusive.Add(o);
             return [Section(p, s, o, true), Section(p, s, o, false), Section(p, s, o, true)];
