@@ -42,12 +42,26 @@ public sealed class World
         Processes.Add(new ProcessHandle(0, p0));
         Kernel.SetCurrent(p0);
         Kthread = Kernel.CreateKthread("iommufd-kthread");
+        kthreads[Kernel.Exec.ThreadId] = Kthread;
     }
 
     public FakeKernel Kernel { get; }
     public Pages Port { get; }
     public IFaultInjector Faults { get; }
     public task_struct Kthread { get; }
+
+    /// <summary>The kthread each calling thread runs kthread-context work as: <see cref="Kthread"/>
+    /// for the thread that built the world; under a controlled scheduler, concurrent operations are
+    /// different kernel threads, so each other thread gets a kthread of its own.</summary>
+    private readonly Dictionary<int, task_struct> kthreads = [];
+
+    private task_struct KthreadOfCaller()
+    {
+        int id = Kernel.Exec.ThreadId;
+        if (!kthreads.TryGetValue(id, out var k))
+            kthreads[id] = k = Kernel.CreateKthread($"iommufd-kthread-{id}");
+        return k;
+    }
 
     public List<ProcessHandle> Processes { get; } = [];
     public List<RegionHandle> Regions { get; } = [];
@@ -459,7 +473,7 @@ public sealed class World
         var buffer = o.Write ? PatternBytes(o.Seed, (int)length) : new byte[length];
         task_struct actor = o.Context switch
         {
-            RwContext.Kthread => Kthread,
+            RwContext.Kthread => KthreadOfCaller(),
             RwContext.SameMm => area!.Pages.Region.Owner.Exited ? Control.Task : area.Pages.Region.Owner.Task,
             _ => OtherThan(area!.Pages.Region.Owner),
         };
@@ -473,7 +487,7 @@ public sealed class World
     private task_struct OtherThan(ProcessHandle owner)
     {
         var other = Processes.FirstOrDefault(p => p != owner && !p.Exited && p.Task.mm != owner.Task.mm);
-        return other?.Task ?? Kthread;
+        return other?.Task ?? KthreadOfCaller();
     }
 
     // ---- process state -----------------------------------------------------------------------

@@ -101,6 +101,22 @@ public class InterleaveTests
     }
 
     [Fact]
+    public void TwoKthreadRws_AreTwoKernelThreads_NotOneKthreadUsingTwoMms()
+    {
+        // Found by interleave (random, seed 12, --patch all): both threads ran as the world's one
+        // kthread, so the second kthread_use_mm WARNed. In the kernel they are two kthreads.
+        var s = new ConcurrentScenario(AllPatches, "none", MappedWithAccess,
+        [
+            [new AccessRw(0, 0, 100, 5000, true, RwContext.Kthread, false, 3)],
+            [new AccessRw(0, 0, 6400, 6821, false, RwContext.Kthread, true, 0)],
+        ]);
+        var reports = AllSchedules(s, 1);
+        Assert.All(reports, r => Assert.True(r.Violation is null, r.Violation?.ToString()));
+        Assert.All(reports, r => Assert.All(r.ThreadResults, t => Assert.Equal(0, t[0]!.Rc)));
+        Assert.Contains(reports, r => r.Schedule!.Trace.Any(t => t.Site == "copy_to_user" && t.Chosen != t.From && t.Runnable.Contains(t.From)));
+    }
+
+    [Fact]
     public void SameStrategySeed_SameRun_ByteForByte()
     {
         var s = ConcurrentScenarioGenerator.Generate(42, patches: AllPatches);
