@@ -42,6 +42,12 @@ public static class ConcurrentScenarioGenerator
                select new ConcurrentScenario(patches ?? [], faultPlan, setup, threads.Select(t => (IReadOnlyList<Op>)t).ToArray());
     }
 
+    /// <summary>Concurrent scenarios for FsCheck properties, shrinking by <see cref="InterleaveShrinker.Candidates"/>
+    /// (fewer threads, thread operations, setup operations). Schedules are not part of the value: a
+    /// property should ask whether any of K seeded schedules fails, so shrinking stays sound.</summary>
+    public static Arbitrary<ConcurrentScenario> Arbitrary(ConcurrentGenOptions? options = null, IReadOnlyList<string>? patches = null) =>
+        Arb.From(Gen(options, patches), InterleaveShrinker.Candidates);
+
     private static Gen<bool> Chance(int percent) => FsCheckGen.Choose(1, 100).Select(x => x <= percent);
 
     /// <summary>Memory, pages, IOAS 0 (and maybe 1), areas, maybe a domain, an access and a pin.</summary>

@@ -1,4 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0-only
+using FsCheck;
+using FsCheck.Fluent;
 using Iommufd.Harness.Execution;
 using Iommufd.Harness.Generation;
 using Iommufd.Harness.Oracle;
@@ -67,10 +69,25 @@ public class InterleaveTests
         for (ulong seed = 0; seed < 25; seed++)
         {
             var s = ConcurrentScenarioGenerator.Generate(seed);
-            var report = Runner.Run(new Scenario(AllPatches, "none", s.Setup), () => new SpecOracle());
+            var report = Iommufd.Harness.Execution.Runner.Run(new Scenario(AllPatches, "none", s.Setup), () => new SpecOracle());
             Assert.True(report.Violation is null, $"seed {seed}: {report.Violation}");
             Assert.DoesNotContain(report.Steps, st => st.Result.Skipped || st.Result.Rc != 0);
         }
+    }
+
+    [Fact]
+    public void Property_NoGeneratedScenario_FailsUnderEightPctSchedules_OnThePatchedModel()
+    {
+        Check.One(Config.QuickThrowOnFailure.WithMaxTest(12).WithReplay(5UL, 7UL).WithQuietOnSuccess(true),
+            Prop.ForAll(ConcurrentScenarioGenerator.Arbitrary(patches: AllPatches), s =>
+            {
+                var pct = new PctStrategy(1, 3);
+                for (int i = 0; i < 8 && pct.PrepareNextIteration(); i++)
+                {
+                    var report = InterleaveRunner.Run(s, pct);
+                    Assert.True(report.Violation is null, InterleaveRenderer.Render(report));
+                }
+            }));
     }
 
     // ---- runner and world ----------------------------------------------------------------------
