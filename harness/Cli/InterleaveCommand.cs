@@ -23,7 +23,7 @@ public static class InterleaveCommand
         var strategy = new Option<string>("--strategy")
         {
             Description = "The scheduling strategy: random (a uniformly random runnable thread at every decision), pct (probabilistic concurrency testing with depth --depth), " +
-                          "delay (round robin with at most --bound delays) or pb-dfs (every schedule with at most --bound preemptions, depth first, c = 0, 1, ...).",
+                          "delay (round robin with at most --bound delays at random decisions), delay-dfs (every placement of at most --bound delays, depth first) or pb-dfs (every schedule with at most --bound preemptions, depth first, c = 0, 1, ...).",
             DefaultValueFactory = _ => "pct",
             HelpName = "name",
             CustomParser = r =>
@@ -63,7 +63,7 @@ public static class InterleaveCommand
         };
         var bound = new Option<int>("--bound", "-b")
         {
-            Description = "The delay bound (delay) or preemption bound (pb-dfs).",
+            Description = "The delay bound (delay, delay-dfs) or preemption bound (pb-dfs).",
             DefaultValueFactory = _ => 2,
             CustomParser = r => (int)OptionParsers.Integer(r, "--bound", 0, 100, "a whole number between 0 and 100"),
             HelpName = "n",

@@ -11,19 +11,28 @@ namespace Iommufd.Harness.Scheduling;
 /// next one in round-robin order. Each schedule places its d delays at decisions with a choice
 /// drawn uniformly among the first k such decisions (k learnt from earlier runs, like PCT's), from
 /// a PRNG seeded with <c>SeedMix.Derive(seed, i)</c>. With d = 0 every schedule is the round-robin
-/// one. Never exhausted (exhaustive enumeration of delay placements is not implemented).
+/// one. Random placement is never exhausted. With <c>exhaustive</c> the strategy instead enumerates
+/// every placement of at most d delays depth first (at each decision with a choice: 0, 1, ... of
+/// the remaining delays, fewer than the runnable threads), the paper's systematic search; it is
+/// exhausted when every placement has run.
 /// </summary>
 public sealed class DelayBoundingStrategy : SchedulingStrategyBase
 {
     private readonly ulong seed;
     private readonly int delays;
     private readonly int initialSteps;
+    private readonly bool exhaustive;
     private int[] delayPoints = [];
     private int branching;
     private int longestBranching;
+    // Exhaustive mode: per decision with a choice, the runnable threads seen and the delays spent there.
+    private readonly List<(int[] Runnable, int Current, int Options, int Spent)> frames = [];
+    private int remaining;
+    private bool exhausted;
 
-    public DelayBoundingStrategy(ulong seed, int delays, int initialSteps = 20)
+    public DelayBoundingStrategy(ulong seed, int delays, int initialSteps = 20, bool exhaustive = false)
     {
+        this.exhaustive = exhaustive;
         if (delays < 0)
             throw new ArgumentOutOfRangeException(nameof(delays), delays, "the delay bound cannot be negative");
         this.seed = seed;
@@ -31,7 +40,27 @@ public sealed class DelayBoundingStrategy : SchedulingStrategyBase
         this.initialSteps = Math.Max(1, initialSteps);
     }
 
-    public override string Name => "delay";
+    public override string Name => exhaustive ? "delay-dfs" : "delay";
+
+    public override bool IsExhausted => exhausted;
+
+    protected override bool Advance()
+    {
+        if (!exhaustive)
+            return true;
+        while (frames.Count > 0)
+        {
+            var top = frames[^1];
+            if (top.Spent + 1 < top.Options)
+            {
+                frames[^1] = top with { Spent = top.Spent + 1 };
+                return true;
+            }
+            frames.RemoveAt(frames.Count - 1);
+        }
+        exhausted = true;
+        return false;
+    }
 
     /// <summary>The decisions with a choice (counted from 0) that get a delay in this schedule.</summary>
     public IReadOnlyList<int> DelayPoints => delayPoints;
@@ -40,6 +69,9 @@ public sealed class DelayBoundingStrategy : SchedulingStrategyBase
     {
         longestBranching = Math.Max(longestBranching, branching);
         branching = 0;
+        remaining = delays;
+        if (exhaustive)
+            return;
         var rng = new SplitMix64(SeedMix.Derive(seed, (ulong)iteration));
         int k = longestBranching > 0 ? longestBranching : initialSteps;
         delayPoints = Enumerable.Range(0, delays).Select(_ => rng.NextInt(k)).Order().ToArray();
@@ -50,9 +82,27 @@ public sealed class DelayBoundingStrategy : SchedulingStrategyBase
         var runnable = decision.Runnable;
         // The round-robin choice: stay on the current thread if it can run, else the next one after it.
         int index = decision.CurrentRunnable ? IndexOf(runnable, decision.Current) : NextAfter(runnable, decision.Current);
-        int skips = delayPoints.Count(p => p == branching);
+        int skips = exhaustive ? ExhaustiveSkips(decision) : delayPoints.Count(p => p == branching);
         branching++;
         return runnable[(index + skips) % runnable.Count];
+    }
+
+    private int ExhaustiveSkips(Decision decision)
+    {
+        if (branching < frames.Count)
+        {
+            var f = frames[branching];
+            if (f.Current != decision.Current || !f.Runnable.SequenceEqual(decision.Runnable))
+                throw new ScheduleDivergenceException(
+                    $"decision {decision.Step} at {decision.Site} offers other threads than when it was first explored (the program is not deterministic)");
+        }
+        else
+        {
+            frames.Add((decision.Runnable.ToArray(), decision.Current, Math.Min(remaining, decision.Runnable.Count - 1) + 1, 0));
+        }
+        int spent = frames[branching].Spent;
+        remaining -= spent;
+        return spent;
     }
 
     private static int IndexOf(IReadOnlyList<int> runnable, int thread)
@@ -72,5 +122,5 @@ public sealed class DelayBoundingStrategy : SchedulingStrategyBase
         return 0;
     }
 
-    public override string Describe() => $"delay d={delays}, {Iteration} schedules";
+    public override string Describe() => $"{Name} d={delays}, {Iteration} schedules{(exhausted ? ", exhausted" : "")}";
 }

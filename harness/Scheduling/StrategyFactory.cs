@@ -5,7 +5,7 @@ namespace Iommufd.Harness.Scheduling;
 /// bound, the preemption bound.</summary>
 public sealed record StrategySpec(string Name, int Depth = 2, int Bound = 2)
 {
-    public static readonly IReadOnlyList<string> Names = ["random", "pct", "delay", "pb-dfs"];
+    public static readonly IReadOnlyList<string> Names = ["random", "pct", "delay", "delay-dfs", "pb-dfs"];
 
     public static bool IsKnown(string name) => Names.Contains(name);
 
@@ -15,6 +15,7 @@ public sealed record StrategySpec(string Name, int Depth = 2, int Bound = 2)
         "random" => new RandomWalkStrategy(seed),
         "pct" => new PctStrategy(seed, Depth),
         "delay" => new DelayBoundingStrategy(seed, Bound),
+        "delay-dfs" => new DelayBoundingStrategy(seed, Bound, exhaustive: true),
         "pb-dfs" => new PreemptionBoundedDfsStrategy(Bound),
         _ => throw new ArgumentException($"unknown strategy '{Name}' (known: {string.Join(", ", Names)})", nameof(Name)),
     };
@@ -23,6 +24,7 @@ public sealed record StrategySpec(string Name, int Depth = 2, int Bound = 2)
     {
         "pct" => $"pct (d={Depth})",
         "delay" => $"delay (d={Bound})",
+        "delay-dfs" => $"delay-dfs (d<={Bound})",
         "pb-dfs" => $"pb-dfs (c<={Bound})",
         _ => Name,
     };

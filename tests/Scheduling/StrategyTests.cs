@@ -186,6 +186,23 @@ public class StrategyTests
         Assert.True(accounts.Keys.Any(p => Overdrawn(accounts, p)), $"one delay missed the overdraft in {runs.Count} schedules");
     }
 
+    [Fact]
+    public void DelayBoundingExhaustive_EnumeratesEveryPlacementOfTheDelays_ThenIsExhausted()
+    {
+        // Round robin gives 11122; its decisions with a choice are the start, a1 and a2 (after T1
+        // finishes only T2 can run). One delay at the start gives 22111 (T2 then runs on: no delay
+        // left at b1), at a1 12211, at a2 11221.
+        var none = new DelayBoundingStrategy(1, 0, exhaustive: true);
+        Assert.Equal(["11122"], SyntheticProgram.Explore(none, 100, ThreeAndTwoBlocks).Select(SyntheticProgram.Key).ToArray());
+        Assert.True(none.IsExhausted);
+
+        var one = new DelayBoundingStrategy(1, 1, exhaustive: true);
+        var keys = SyntheticProgram.Explore(one, 100, ThreeAndTwoBlocks).Select(SyntheticProgram.Key).ToArray();
+        Assert.True(one.IsExhausted);
+        Assert.Equal(["11122", "11221", "12211", "22111"], keys.Order().ToArray());
+        Assert.Equal(keys.Length, keys.Distinct().Count());
+    }
+
     // ---- replay ------------------------------------------------------------------------------
 
     [Fact]
