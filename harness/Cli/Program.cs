@@ -81,6 +81,7 @@ public static class Program
         root.Subcommands.Add(BenchCommand.Create(context));
         root.Subcommands.Add(SweepCommand.Create(context));
         root.Subcommands.Add(PatchesCommand.Create(context));
+        root.Subcommands.Add(InterleaveCommand.Create(context));
         return root;
     }
 
@@ -91,7 +92,7 @@ public static class Program
         if (parse.UnmatchedTokens.Count > 0)
             return $"unrecognized argument '{parse.UnmatchedTokens[0]}' (see {Name} --help)";
         if (parse.CommandResult.Command is RootCommand)
-            return $"a command is needed: explore, replay, sweep, bench or patches (see {Name} --help)";
+            return $"a command is needed: explore, replay, sweep, interleave, bench or patches (see {Name} --help)";
         return parse.Errors[0].Message;
     }
 

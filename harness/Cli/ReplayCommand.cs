@@ -3,6 +3,7 @@ using System.CommandLine;
 using Iommufd.Faults;
 using Iommufd.Harness.Generation;
 using Iommufd.Harness.Repro;
+using Iommufd.Harness.Scheduling;
 using Iommufd.Model.Port;
 
 namespace Iommufd.Cli;
@@ -17,7 +18,7 @@ public static class ReplayCommand
     {
         var input = new Argument<string>("reproducer")
         {
-            Description = $"Either a reproducer string, which starts with '{ReproducerCodec.Prefix}', or the path of a file that holds one " +
+            Description = $"Either a reproducer string, which starts with '{ReproducerCodec.Prefix}' (a sequence) or '{InterleaveReproducerCodec.Prefix}' (a concurrent run from interleave), or the path of a file that holds one " +
                           "(as explore writes them: lines starting with '#' are comments, the first other line is the reproducer).",
         };
         var command = new Command("replay",
@@ -29,12 +30,59 @@ public static class ReplayCommand
         };
         command.SetAction(parse =>
         {
-            var scenario = Load(parse.GetValue(input) ?? "");
+            string argument = parse.GetValue(input) ?? "";
+            if (IsInterleave(argument))
+            {
+                var (report, text) = InterleaveExplorer.Replay(LoadInterleave(argument));
+                context.Out.Write(text);
+                return report.Failed ? Program.ExitViolation : Program.ExitClean;
+            }
+            var scenario = Load(argument);
             var outcome = context.Backend.Replay(scenario);
             context.Out.Write(outcome.Text);
             return outcome.Report.Failed ? Program.ExitViolation : Program.ExitClean;
         });
         return command;
+    }
+
+    /// <summary>Whether the argument is (or is a file holding) an <c>iommufd-sched1:</c> reproducer.</summary>
+    private static bool IsInterleave(string argument)
+    {
+        string text = argument.Trim();
+        if (text.StartsWith(InterleaveReproducerCodec.Prefix, StringComparison.Ordinal))
+            return true;
+        return !text.StartsWith(ReproducerCodec.Prefix, StringComparison.Ordinal) && File.Exists(argument)
+               && ReadFile(argument).StartsWith(InterleaveReproducerCodec.Prefix, StringComparison.Ordinal);
+    }
+
+    /// <summary>Reads a concurrent reproducer from a string or a file and checks its patches and
+    /// fault plan; anything wrong is a <see cref="UsageException"/>.</summary>
+    public static InterleaveReproducer LoadInterleave(string argument)
+    {
+        string text = argument.Trim();
+        if (!text.StartsWith(InterleaveReproducerCodec.Prefix, StringComparison.Ordinal))
+            text = ReadFile(argument);
+        InterleaveReproducer r;
+        try
+        {
+            r = InterleaveReproducerCodec.Decode(text);
+        }
+        catch (FormatException e)
+        {
+            throw new UsageException($"malformed reproducer: {e.Message}");
+        }
+        foreach (string patch in r.Scenario.Patches)
+            if (!ModelPatches.IsKnown(patch))
+                throw new UsageException($"the reproducer names the unknown patch '{patch}' (the patches command lists the known ones)");
+        try
+        {
+            FaultPlanParser.Parse(r.Scenario.FaultPlan);
+        }
+        catch (Exception e) when (e is FormatException or ArgumentException)
+        {
+            throw new UsageException($"the reproducer's fault plan is invalid: {e.Message}");
+        }
+        return r;
     }
 
     /// <summary>Reads a reproducer from a string or a file and checks it names only known patches

@@ -71,11 +71,11 @@ public static class Runner
     }
 
     /// <summary>Exceptions that stand for a kernel failure (oops, BUG, hang) rather than a harness bug.</summary>
-    private static bool IsModelFailure(Exception e) =>
+    internal static bool IsModelFailure(Exception e) =>
         e is KernelMemoryFault or KernelDeadlock or KernelListCorruption or IndexOutOfRangeException
             or NullReferenceException or InvalidOperationException or ArgumentException or OverflowException;
 
-    private static string Describe(Exception e)
+    internal static string Describe(Exception e)
     {
         var frames = (e.StackTrace ?? "").Split('\n')
             .Select(l => l.Trim())

@@ -42,12 +42,26 @@ public sealed class World
         Processes.Add(new ProcessHandle(0, p0));
         Kernel.SetCurrent(p0);
         Kthread = Kernel.CreateKthread("iommufd-kthread");
+        kthreads[Kernel.Exec.ThreadId] = Kthread;
     }
 
     public FakeKernel Kernel { get; }
     public Pages Port { get; }
     public IFaultInjector Faults { get; }
     public task_struct Kthread { get; }
+
+    /// <summary>The kthread each calling thread runs kthread-context work as: <see cref="Kthread"/>
+    /// for the thread that built the world; under a controlled scheduler, concurrent operations are
+    /// different kernel threads, so each other thread gets a kthread of its own.</summary>
+    private readonly Dictionary<int, task_struct> kthreads = [];
+
+    private task_struct KthreadOfCaller()
+    {
+        int id = Kernel.Exec.ThreadId;
+        if (!kthreads.TryGetValue(id, out var k))
+            kthreads[id] = k = Kernel.CreateKthread($"iommufd-kthread-{id}");
+        return k;
+    }
 
     public List<ProcessHandle> Processes { get; } = [];
     public List<RegionHandle> Regions { get; } = [];
@@ -291,8 +305,12 @@ public sealed class World
 
     private void SyncPins()
     {
-        Pins.RemoveAll(p => p.Access.Driver.Access is null ||
-                            !p.Access.Driver.PinnedPages().Any(i => i.Id == p.PinId));
+        // Ask the drivers first (PinnedPages takes a lock, where a controlled scheduler may run
+        // another thread that changes Pins), then drop handles in a pass that stays out of the kernel.
+        var live = new Dictionary<AccessHandle, HashSet<uint>>();
+        foreach (var a in Pins.Select(p => p.Access).Distinct().ToList())
+            live[a] = a.Driver.Access is null ? [] : a.Driver.PinnedPages().Select(i => i.Id).ToHashSet();
+        Pins.RemoveAll(p => live.TryGetValue(p.Access, out var ids) && !ids.Contains(p.PinId));
     }
 
     // ---- domains -----------------------------------------------------------------------------
@@ -321,8 +339,8 @@ public sealed class World
         var h = Pick(Domains, o.Domain);
         if (h is null)
             return StepResult.Skip;
+        Domains.Remove(h); // first: a concurrent operation must not pick a domain being detached
         h.Iopt.Ioas.iopt_table_remove_domain(h.Domain);
-        Domains.Remove(h);
         h.Domain.Free();
         return new StepResult(0);
     }
@@ -373,13 +391,34 @@ public sealed class World
         return new StepResult(0, Note: $"access {h.Id}");
     }
 
+    /// <summary>How many operations are using each access now. Only a controlled scheduler runs
+    /// operations concurrently; then, as for an iommufd object or the selftest's access file, an
+    /// access cannot be destroyed while another operation is using it.</summary>
+    private readonly Dictionary<AccessHandle, int> accessUsers = new(ReferenceEqualityComparer.Instance);
+
+    private T Using<T>(AccessHandle access, Func<T> body)
+    {
+        accessUsers[access] = accessUsers.GetValueOrDefault(access) + 1;
+        try
+        {
+            return body();
+        }
+        finally
+        {
+            if (--accessUsers[access] == 0)
+                accessUsers.Remove(access);
+        }
+    }
+
     private StepResult DoDestroyAccess(DestroyAccess o)
     {
         var h = Pick(Accesses, o.Access);
         if (h is null)
             return StepResult.Skip;
+        if (accessUsers.ContainsKey(h))
+            return new StepResult(-KernelApi.EBUSY, Note: "access in use by another thread");
+        Accesses.Remove(h); // first: a concurrent operation must not pick an access being destroyed
         h.Driver.Close();
-        Accesses.Remove(h);
         SyncPins();
         return new StepResult(0);
     }
@@ -393,10 +432,15 @@ public sealed class World
             return StepResult.Skip;
         var (iova, length) = range.Value;
         uint flags = o.Write ? KernelApi.IOMMUFD_ACCESS_RW_WRITE : 0;
-        int rc = access.Driver.Pin(iova, length, flags, out uint id);
+        uint id = 0;
+        int rc = Using(access, () => access.Driver.Pin(iova, length, flags, out id));
         if (rc != 0)
             return new StepResult(rc);
-        var item = access.Driver.PinnedPages().First(i => i.Id == id);
+        // Under a controlled scheduler an unmap or a destroy on another thread may already have
+        // taken the pin back; then there is nothing left to track.
+        var item = access.Driver.PinnedPages().FirstOrDefault(i => i.Id == id);
+        if (item is null)
+            return new StepResult(0, Note: "pinned, then released by another thread");
         var pin = new PinHandle(NewId(), access, id, iova, length, o.Write, item.Pages.Select(p => p.Pfn).ToArray());
         Pins.Add(pin);
         return new StepResult(0, Note: $"pin {pin.Id}: {pin.Pfns.Count} pages");
@@ -407,8 +451,8 @@ public sealed class World
         var pin = Pick(Pins, o.Pin);
         if (pin is null)
             return StepResult.Skip;
-        int rc = pin.Access.Driver.Unpin(pin.PinId);
-        Pins.Remove(pin);
+        Pins.Remove(pin); // first: a concurrent operation must not pick a pin being released
+        int rc = Using(pin.Access, () => pin.Access.Driver.Unpin(pin.PinId));
         return new StepResult(rc);
     }
 
@@ -429,12 +473,12 @@ public sealed class World
         var buffer = o.Write ? PatternBytes(o.Seed, (int)length) : new byte[length];
         task_struct actor = o.Context switch
         {
-            RwContext.Kthread => Kthread,
+            RwContext.Kthread => KthreadOfCaller(),
             RwContext.SameMm => area!.Pages.Region.Owner.Exited ? Control.Task : area.Pages.Region.Owner.Task,
             _ => OtherThan(area!.Pages.Region.Owner),
         };
         RunAs(actor);
-        int rc = access.Driver.Rw(iova, buffer, flags);
+        int rc = Using(access, () => access.Driver.Rw(iova, buffer, flags));
         RunAs(Control.Task);
         LastRwData = buffer;
         return new StepResult(rc, Note: $"{length} bytes at {iova:x}");
@@ -443,7 +487,7 @@ public sealed class World
     private task_struct OtherThan(ProcessHandle owner)
     {
         var other = Processes.FirstOrDefault(p => p != owner && !p.Exited && p.Task.mm != owner.Task.mm);
-        return other?.Task ?? Kthread;
+        return other?.Task ?? KthreadOfCaller();
     }
 
     // ---- process state -----------------------------------------------------------------------

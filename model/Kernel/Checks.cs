@@ -12,6 +12,9 @@ public enum CheckKind
     LockdepOrder,
     /// <summary>A fake detected misuse of the service it models (double map, bad unpin, ...).</summary>
     FakeMisuse,
+    /// <summary>Tasks waiting for each other's locks: the kernel would hang (a controlled
+    /// scheduler finds no runnable thread while some have not finished).</summary>
+    Deadlock,
 }
 
 /// <summary>One fired check: what, where (the ported or fake function), and a message.</summary>

@@ -36,111 +36,62 @@ public interface IExecutionContext
 /// lockdep and lock-order checking. Models: mutex/rwsem/spinlock exclusion, lock ownership,
 /// lockdep's held-lock assertions and ABBA order inversions between lock classes, sleeping in an
 /// RCU read section or under a spinlock. Does not model: preemption points (threads run freely),
-/// fairness, lockdep subclasses/nesting annotations, RCU grace periods.
+/// fairness, lockdep subclasses/nesting annotations, RCU grace periods. The lockdep bookkeeping
+/// is <see cref="Lockdep"/>, shared with the controlled scheduler.
 /// </summary>
 public sealed class PlainExecutionContext : IExecutionContext
 {
-    private readonly Checks checks;
     private readonly ThreadLocal<task_struct?> current = new();
-    private readonly ThreadLocal<PerThread> perThread;
+    private readonly ThreadLocal<LockdepThread> perThread;
     private readonly object gate = new();
-    private readonly HashSet<(string, string)> order = [];
+    private readonly Lockdep lockdep;
     private int nextThreadId;
-
-    private sealed class PerThread(int id)
-    {
-        public readonly int Id = id;
-        public readonly List<(KLock Lock, LockMode Mode)> Held = [];
-        public int RcuDepth;
-    }
 
     public PlainExecutionContext(Checks checks)
     {
-        this.checks = checks;
-        perThread = new ThreadLocal<PerThread>(() => new PerThread(Interlocked.Increment(ref nextThreadId)));
+        lockdep = new Lockdep(checks);
+        perThread = new ThreadLocal<LockdepThread>(() => new LockdepThread(Interlocked.Increment(ref nextThreadId)));
     }
 
     public task_struct Current => current.Value ?? throw new InvalidOperationException("no current task on this thread");
     public void SetCurrent(task_struct task) => current.Value = task;
     public int ThreadId => perThread.Value!.Id;
-    public bool InRcuReadSection => perThread.Value!.RcuDepth > 0;
+    public bool InRcuReadSection => perThread.Value!.InRcuReadSection;
 
     /// <summary>The locks the calling thread holds, outermost first.</summary>
-    public IReadOnlyList<KLock> HeldLocks => perThread.Value!.Held.Select(h => h.Lock).ToArray();
+    public IReadOnlyList<KLock> HeldLocks => perThread.Value!.HeldLocks;
 
     public void Acquire(KLock l, LockMode mode)
     {
         var me = perThread.Value!;
-        if (l is not spinlock_t && (me.RcuDepth > 0 || me.Held.Any(h => h.Lock is spinlock_t)))
-            checks.Report(CheckKind.LockdepOrder, "might_sleep", $"sleeping lock {l} taken in atomic context");
-        CheckOrder(me, l);
+        lockdep.BeforeAcquire(me, l, mode);
         lock (gate)
         {
-            if (l.Destroyed)
-                checks.Report(CheckKind.FakeMisuse, "mutex_lock", $"{l} used after mutex_destroy");
-            if (ReferenceEquals(l.Owner, me) || (mode == LockMode.Exclusive && me.Held.Any(h => ReferenceEquals(h.Lock, l))))
-            {
-                checks.Report(CheckKind.LockdepOrder, "lock_acquire", $"recursive acquisition of {l}");
-                throw new KernelDeadlock($"task would deadlock on {l} it already holds");
-            }
-            while (mode == LockMode.Exclusive ? l.IsLocked : l.Owner is not null)
+            while (!LockState.Available(l, mode))
                 Monitor.Wait(gate);
-            if (mode == LockMode.Exclusive) l.Owner = me; else l.Readers++;
+            LockState.Take(l, mode, me);
         }
-        me.Held.Add((l, mode));
+        Lockdep.Acquired(me, l, mode);
     }
 
     public void Release(KLock l, LockMode mode)
     {
-        var me = perThread.Value!;
-        int i = me.Held.FindLastIndex(h => ReferenceEquals(h.Lock, l) && h.Mode == mode);
-        if (i < 0)
-        {
-            checks.Report(CheckKind.LockdepNotHeld, "lock_release", $"releasing {l} ({mode}) not held by this task");
+        if (!lockdep.Releasing(perThread.Value!, l, mode))
             return;
-        }
-        me.Held.RemoveAt(i);
         lock (gate)
         {
-            if (mode == LockMode.Exclusive) l.Owner = null; else l.Readers--;
+            LockState.Drop(l, mode);
             Monitor.PulseAll(gate);
         }
     }
 
-    public bool HeldByCurrent(KLock l) => perThread.Value!.Held.Any(h => ReferenceEquals(h.Lock, l));
-    public bool HeldByCurrent(KLock l, LockMode mode) =>
-        perThread.Value!.Held.Any(h => ReferenceEquals(h.Lock, l) && h.Mode == mode);
+    public bool HeldByCurrent(KLock l) => Lockdep.Holds(perThread.Value!, l);
+    public bool HeldByCurrent(KLock l, LockMode mode) => Lockdep.Holds(perThread.Value!, l, mode);
 
-    public void RcuReadLock() => perThread.Value!.RcuDepth++;
-
-    public void RcuReadUnlock()
-    {
-        var me = perThread.Value!;
-        if (me.RcuDepth == 0)
-            checks.Report(CheckKind.LockdepNotHeld, "rcu_read_unlock", "unbalanced rcu_read_unlock");
-        else
-            me.RcuDepth--;
-    }
+    public void RcuReadLock() => Lockdep.RcuReadLock(perThread.Value!);
+    public void RcuReadUnlock() => lockdep.RcuReadUnlock(perThread.Value!);
 
     public void SchedulePoint(string what) { }
-
-    // lockdep: remember "class A held while class B acquired"; an acquisition that closes a cycle
-    // of length two (B held while A acquired, after A->B was seen) is an order inversion.
-    private void CheckOrder(PerThread me, KLock l)
-    {
-        lock (gate)
-        {
-            foreach (var (held, _) in me.Held)
-            {
-                if (held.LockClass == l.LockClass)
-                    continue;
-                if (order.Contains((l.LockClass, held.LockClass)))
-                    checks.Report(CheckKind.LockdepOrder, "lock_acquire",
-                        $"possible circular locking: {held.LockClass} -> {l.LockClass} after {l.LockClass} -> {held.LockClass}");
-                order.Add((held.LockClass, l.LockClass));
-            }
-        }
-    }
 }
 
 /// <summary>A self-deadlock the real kernel would hang on; the model stops the thread instead.</summary>

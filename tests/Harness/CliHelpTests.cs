@@ -14,7 +14,7 @@ public class CliHelpTests
         var run = Run("--help");
         Assert.Equal(0, run.Code);
         Assert.Equal("", run.Err);
-        foreach (string command in new[] { "explore", "replay", "bench", "patches" })
+        foreach (string command in new[] { "explore", "replay", "bench", "patches", "interleave" })
             Assert.Contains(command, run.Out);
         Assert.Contains("Exit codes: 0 when nothing was found, 1 when a violation was found, 2 for bad usage or input.", run.Out);
     }
@@ -24,6 +24,7 @@ public class CliHelpTests
     [InlineData("replay", new[] { "<reproducer>" })]
     [InlineData("bench", new[] { "--seconds", "--seed", "--sequences", "--max-size" })]
     [InlineData("patches", new string[0])]
+    [InlineData("interleave", new[] { "--strategy", "--seed", "--iterations", "--schedules", "--depth", "--bound", "--patch", "--time", "--repro-file", "--quiet" })]
     public void Command_help_mentions_every_option(string command, string[] options)
     {
         var run = Run(command, "--help");

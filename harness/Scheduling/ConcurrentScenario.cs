@@ -1,0 +1,19 @@
+// SPDX-License-Identifier: GPL-2.0-only
+using Iommufd.Harness.Generation;
+
+namespace Iommufd.Harness.Scheduling;
+
+/// <summary>
+/// A concurrent run: the model variant, the fault plan (canonical text), a sequential setup run
+/// first on the driver thread, then two or three threads, each a short list of operations, run
+/// concurrently on the same world under a controlled scheduler. Handles resolve as in a
+/// sequential run (modulo the objects that exist when the operation starts).
+/// </summary>
+public sealed record ConcurrentScenario(
+    IReadOnlyList<string> Patches,
+    string FaultPlan,
+    IReadOnlyList<Op> Setup,
+    IReadOnlyList<IReadOnlyList<Op>> Threads)
+{
+    public int OperationCount => Setup.Count + Threads.Sum(t => t.Count);
+}

@@ -1,0 +1,209 @@
+// SPDX-License-Identifier: GPL-2.0-only
+using FsCheck;
+using FsCheck.Fluent;
+using Iommufd.Harness.Execution;
+using Iommufd.Harness.Generation;
+using Iommufd.Harness.Oracle;
+using Iommufd.Harness.Scheduling;
+using Iommufd.Model.Port;
+using Iommufd.Tests.Harness;
+
+namespace Iommufd.Tests.Scheduling;
+
+/// <summary>Concurrent scenarios on the model: generation, the runner, the shrinker, reproducers.</summary>
+public class InterleaveTests
+{
+    private const ulong Page = 4096;
+
+    private static IReadOnlyList<string> AllPatches => ModelPatches.AllFindings.ToArray();
+
+    private static readonly Op[] MappedWithAccess =
+    [
+        new MapUserMemory(0, [new Segment(SegmentKind.Run, 8)]),
+        new CreatePages(0, 0, 8 * Page, true, 0),
+        new CreateIopt(),
+        new AttachDomain(0, DomainKind.Mock),
+        new MapArea(0, 0, 0, 8 * Page, null, true),
+        new CreateAccess(0),
+    ];
+
+    private static List<InterleaveReport> AllSchedules(ConcurrentScenario s, int bound, int max = 400)
+    {
+        var strategy = new PreemptionBoundedDfsStrategy(bound);
+        var reports = new List<InterleaveReport>();
+        while (reports.Count < max && strategy.PrepareNextIteration())
+            reports.Add(InterleaveRunner.Run(s, strategy));
+        Assert.True(strategy.IsExhausted, $"more than {max} schedules");
+        return reports;
+    }
+
+    // ---- generation ----------------------------------------------------------------------------
+
+    [Fact]
+    public void Generator_IsAPureFunctionOfTheSeed_AndKeepsToTheConcurrencyKinds()
+    {
+        var allowed = new[] { typeof(MapArea), typeof(CopyArea), typeof(UnmapArea), typeof(UnmapRange), typeof(AttachDomain),
+            typeof(DetachDomain), typeof(CreateAccess), typeof(DestroyAccess), typeof(AccessPin), typeof(AccessUnpin), typeof(AccessRw) };
+        var seen = new HashSet<Type>();
+        for (ulong seed = 0; seed < 60; seed++)
+        {
+            var a = ConcurrentScenarioGenerator.Generate(seed);
+            var b = ConcurrentScenarioGenerator.Generate(seed);
+            Assert.Equal(InterleaveReproducerCodec.Encode(new(a, "x", [])), InterleaveReproducerCodec.Encode(new(b, "x", [])));
+            Assert.InRange(a.Threads.Count, 2, 3);
+            Assert.All(a.Threads, t => Assert.InRange(t.Count, 1, 3));
+            foreach (var op in a.Threads.SelectMany(t => t))
+            {
+                Assert.Contains(op.GetType(), allowed);
+                seen.Add(op.GetType());
+            }
+        }
+        Assert.Equal(allowed.Length, seen.Count);
+        Assert.NotEqual(InterleaveReproducerCodec.Encode(new(ConcurrentScenarioGenerator.Generate(1), "x", [])),
+            InterleaveReproducerCodec.Encode(new(ConcurrentScenarioGenerator.Generate(2), "x", [])));
+    }
+
+    [Fact]
+    public void GeneratedSetups_RunCleanSequentially_OnThePatchedModel()
+    {
+        for (ulong seed = 0; seed < 25; seed++)
+        {
+            var s = ConcurrentScenarioGenerator.Generate(seed);
+            var report = Iommufd.Harness.Execution.Runner.Run(new Scenario(AllPatches, "none", s.Setup), () => new SpecOracle());
+            Assert.True(report.Violation is null, $"seed {seed}: {report.Violation}");
+            Assert.DoesNotContain(report.Steps, st => st.Result.Skipped || st.Result.Rc != 0);
+        }
+    }
+
+    [Fact]
+    public void Property_NoGeneratedScenario_FailsUnderEightPctSchedules_OnThePatchedModel()
+    {
+        Check.One(Config.QuickThrowOnFailure.WithMaxTest(12).WithReplay(5UL, 7UL).WithQuietOnSuccess(true),
+            Prop.ForAll(ConcurrentScenarioGenerator.Arbitrary(patches: AllPatches), s =>
+            {
+                var pct = new PctStrategy(1, 3);
+                for (int i = 0; i < 8 && pct.PrepareNextIteration(); i++)
+                {
+                    var report = InterleaveRunner.Run(s, pct);
+                    Assert.True(report.Violation is null, InterleaveRenderer.Render(report));
+                }
+            }));
+    }
+
+    // ---- runner and world ----------------------------------------------------------------------
+
+    [Fact]
+    public void DestroyWhilePinning_EverySchedule_IsCleanOrBusy_NeverALeak()
+    {
+        var s = new ConcurrentScenario(AllPatches, "none", MappedWithAccess,
+            [[new AccessPin(0, 0, Page, 2 * Page, true)], [new DestroyAccess(0)]]);
+        var reports = AllSchedules(s, 2);
+        Assert.All(reports, r => Assert.True(r.Violation is null, r.Violation?.ToString()));
+        var destroyResults = reports.Select(r => r.ThreadResults[1][0]!.Rc).ToHashSet();
+        Assert.Contains(0, destroyResults);
+        Assert.Contains(-16, destroyResults); // -EBUSY: the access was in use by the pinning thread
+    }
+
+    [Fact]
+    public void PinAndUnpin_RacingUnmapAndDetach_EveryScheduleWithOnePreemption_IsClean_OnThePatchedModel()
+    {
+        var s = new ConcurrentScenario(AllPatches, "none", MappedWithAccess,
+            [[new AccessPin(0, 0, 0, 3 * Page, true), new AccessUnpin(0)], [new UnmapArea(0), new DetachDomain(0)]]);
+        var reports = AllSchedules(s, 1, 2000);
+        Assert.True(reports.Count > 20);
+        Assert.All(reports, r => Assert.True(r.Violation is null, r.Violation?.ToString()));
+        Assert.All(reports, r => Assert.Equal(ScheduleOutcome.Completed, r.Schedule!.Outcome));
+        // The threads really interleave inside the operations.
+        Assert.Contains(reports, r => r.Schedule!.Trace.Any(t => t.Chosen != t.From && t.Runnable.Contains(t.From) && t.From != 0));
+    }
+
+    [Fact]
+    public void TwoKthreadRws_AreTwoKernelThreads_NotOneKthreadUsingTwoMms()
+    {
+        // Found by interleave (random, seed 12, --patch all): both threads ran as the world's one
+        // kthread, so the second kthread_use_mm WARNed. In the kernel they are two kthreads.
+        var s = new ConcurrentScenario(AllPatches, "none", MappedWithAccess,
+        [
+            [new AccessRw(0, 0, 100, 5000, true, RwContext.Kthread, false, 3)],
+            [new AccessRw(0, 0, 6400, 6821, false, RwContext.Kthread, true, 0)],
+        ]);
+        var reports = AllSchedules(s, 1);
+        Assert.All(reports, r => Assert.True(r.Violation is null, r.Violation?.ToString()));
+        Assert.All(reports, r => Assert.All(r.ThreadResults, t => Assert.Equal(0, t[0]!.Rc)));
+        Assert.Contains(reports, r => r.Schedule!.Trace.Any(t => t.Site == "copy_to_user" && t.Chosen != t.From && t.Runnable.Contains(t.From)));
+    }
+
+    [Fact]
+    public void SameStrategySeed_SameRun_ByteForByte()
+    {
+        var s = ConcurrentScenarioGenerator.Generate(42, patches: AllPatches);
+        string[] Runs()
+        {
+            var pct = new PctStrategy(9, 3);
+            var texts = new List<string>();
+            for (int i = 0; i < 6 && pct.PrepareNextIteration(); i++)
+                texts.Add(InterleaveRenderer.Render(InterleaveRunner.Run(s, pct)));
+            return texts.ToArray();
+        }
+        var first = Runs();
+        Assert.Equal(first, Runs());
+        Assert.True(first.Distinct().Count() > 1);
+    }
+
+    [Fact]
+    public void KnownSequentialDefect_InAThread_IsFound_Shrunk_AndReplaysToTheSameText()
+    {
+        // The batch_clear_carry defect of CliTestSupport.KnownDefect, its last step moved into a
+        // thread, with two threads of noise.
+        var ops = CliTestSupport.KnownDefect().Ops;
+        var s = new ConcurrentScenario([], "none", ops.Take(ops.Count - 1).Prepend(new CreateIopt()).ToArray(),
+            [[new AccessRw(0, 0, 0, 100, false, RwContext.Kthread, false, 1)], [ops[^1]], [new MapArea(1, 0, 0, Page, null, false)]]);
+        var random = new RandomWalkStrategy(3);
+        Assert.True(random.PrepareNextIteration());
+        var report = InterleaveRunner.Run(s, random);
+        Assert.NotNull(report.Violation);
+
+        var shrunk = new InterleaveShrinker(new StrategySpec("random"), 3).Shrink(s, report.ScheduleChoices, report.Violation!);
+        Assert.True(InterleaveRunner.SameFailure(report.Violation!, shrunk.Violation));
+        Assert.True(shrunk.Scenario.OperationCount < s.OperationCount);
+        Assert.Single(shrunk.Scenario.Threads);
+        Assert.Equal([ops[^1]], shrunk.Scenario.Threads[0]);
+
+        var repro = new InterleaveReproducer(shrunk.Scenario, "random", shrunk.Schedule);
+        var (first, text) = InterleaveExplorer.Replay(InterleaveReproducerCodec.Decode(InterleaveReproducerCodec.Encode(repro)));
+        Assert.True(InterleaveRunner.SameFailure(shrunk.Violation, first.Violation!));
+        Assert.Equal(text, InterleaveExplorer.Replay(repro).Text);
+    }
+
+    [Fact]
+    public void ReplayingAScheduleThatDoesNotFit_IsADivergence()
+    {
+        var s = new ConcurrentScenario(AllPatches, "none", MappedWithAccess, [[new UnmapArea(0)], [new DetachDomain(0)]]);
+        var random = new RandomWalkStrategy(1);
+        random.PrepareNextIteration();
+        var schedule = InterleaveRunner.Run(s, random).ScheduleChoices;
+        var (longer, _) = InterleaveExplorer.Replay(new InterleaveReproducer(s, "random", [.. schedule, 1, 2]));
+        Assert.Equal("divergence", longer.Violation?.Invariant);
+        var (wrong, _) = InterleaveExplorer.Replay(new InterleaveReproducer(s, "random", schedule.Select(t => 3 - t).ToArray()));
+        Assert.Equal("divergence", wrong.Violation?.Invariant);
+        var (exact, _) = InterleaveExplorer.Replay(new InterleaveReproducer(s, "random", schedule));
+        Assert.Null(exact.Violation);
+    }
+
+    // ---- reproducers ---------------------------------------------------------------------------
+
+    [Fact]
+    public void Reproducer_RoundTrips_AndBadInputIsAClearFormatError()
+    {
+        var r = new InterleaveReproducer(ConcurrentScenarioGenerator.Generate(5), "pct", [1, 2, 2, 1]);
+        string text = InterleaveReproducerCodec.Encode(r);
+        Assert.StartsWith("iommufd-sched1:", text);
+        Assert.Equal(text, InterleaveReproducerCodec.Encode(InterleaveReproducerCodec.Decode(text)));
+
+        Assert.Contains("starts with 'iommufd-sched1:'", Assert.Throws<FormatException>(() => InterleaveReproducerCodec.Decode("iommufd1:abc")).Message);
+        Assert.Contains("base64url", Assert.Throws<FormatException>(() => InterleaveReproducerCodec.Decode("iommufd-sched1:a!b")).Message);
+        Assert.Contains("corrupt", Assert.Throws<FormatException>(() => InterleaveReproducerCodec.Decode("iommufd-sched1:AAAA")).Message);
+        string badThread = InterleaveReproducerCodec.Encode(r with { Schedule = [1, 7] });
+        Assert.Contains("threads the scenario does not have", Assert.Throws<FormatException>(() => InterleaveReproducerCodec.Decode(badThread)).Message);
+    }
+}
