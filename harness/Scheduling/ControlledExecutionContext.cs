@@ -231,6 +231,11 @@ public sealed class ControlledExecutionContext : IExecutionContext
                 r.Failure = e;
                 r.CrashedThread = t.Id;
             }
+            else
+            {
+                // A second failure while the run was already being abandoned: keep it in the report.
+                r.Message += $"; then T{t.Id} crashed while unwinding: {e.GetType().Name}: {e.Message}";
+            }
         }
         t.Finished = true;
         if (r.Abandoned)
