@@ -366,9 +366,11 @@ public sealed class World
         // the left piece is [Iova, cut) as the handles below record (cut == Iova: no split).
         int rc = area.Iopt.Ioas.iopt_cut_iova([cut == area.Iova ? cut : cut - 1]);
         // iopt_area_split does nothing for a cut at the area's first byte (a cut one byte in).
-        if (rc == 0 && cut != area.Iova && cut - 1 != area.Iova)
+        // Under the interleaving scheduler another thread may have unmapped the area meanwhile
+        // (its handle is gone, and both pieces with it): then there is nothing to record.
+        int i = Areas.IndexOf(area);
+        if (rc == 0 && cut != area.Iova && cut - 1 != area.Iova && i >= 0)
         {
-            int i = Areas.IndexOf(area);
             ulong leftLen = cut - area.Iova;
             Areas[i] = area with { Id = NewId(), Length = leftLen };
             Areas.Insert(i + 1, area with { Id = NewId(), Iova = cut, Length = area.Length - leftLen, StartByte = area.StartByte + leftLen });

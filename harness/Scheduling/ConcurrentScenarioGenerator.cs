@@ -18,7 +18,7 @@ public sealed record ConcurrentGenOptions(int MinThreads = 2, int MaxThreads = 3
 /// process 0, one pages object over it, one or two IOASes, one or two areas mapped from the pages,
 /// maybe a domain, maybe an access and a pin) and, for each of 2..3 threads, 1..3 operations of
 /// the kinds whose locking matters (map, copy, unmap, attach/detach, access create/destroy,
-/// pin/unpin, rw) with small handles, so that threads meet on the same objects. The result is a
+/// pin/unpin, rw, split, and the exit of the process that owns the memory) with small handles, so that threads meet on the same objects. The result is a
 /// pure function of the seed (sampled as <see cref="ScenarioGenerator"/> samples, via
 /// <see cref="SeedMix"/>); generators only, running is <see cref="InterleaveRunner"/>'s.
 /// </summary>
@@ -58,17 +58,24 @@ public static class ConcurrentScenarioGenerator
         from domain in FsCheckGen.Elements<DomainKind?>(null, DomainKind.Mock, DomainKind.PageTable)
         from access in Chance(70)
         from pin in Chance(40)
-        select (IReadOnlyList<Op>)Build(pages, scattered, secondIoas, split, domain, access, pin);
+        from otherOwner in Chance(35)
+        from mmAccounting in Chance(50)
+        select (IReadOnlyList<Op>)Build(pages, scattered, secondIoas, split, domain, access, pin, otherOwner, mmAccounting);
 
-    private static List<Op> Build(int pages, bool scattered, bool secondIoas, int split, DomainKind? domain, bool access, bool pin)
+    /// <param name="otherOwner">The memory belongs to a second process (process 1), which a thread
+    /// may make exit while others pin, unmap or read through it; its pages are accounted to its mm
+    /// when <paramref name="mmAccounting"/>, else to its user.</param>
+    private static List<Op> Build(int pages, bool scattered, bool secondIoas, int split, DomainKind? domain, bool access, bool pin,
+        bool otherOwner = false, bool mmAccounting = false)
     {
         ulong n = (ulong)pages;
-        var ops = new List<Op>
-        {
-            new MapUserMemory(0, [new Segment(scattered ? SegmentKind.Scattered : SegmentKind.Run, n)]),
-            new CreatePages(0, 0, n * Page, true, IoptPagesAccount.IOPT_PAGES_ACCOUNT_USER),
-            new CreateIopt(),
-        };
+        var ops = new List<Op>();
+        if (otherOwner)
+            ops.Add(new NewProcess(true, ulong.MaxValue, false));
+        ops.Add(new MapUserMemory(otherOwner ? 1 : 0, [new Segment(scattered ? SegmentKind.Scattered : SegmentKind.Run, n)]));
+        ops.Add(new CreatePages(0, 0, n * Page, true,
+            otherOwner && mmAccounting ? IoptPagesAccount.IOPT_PAGES_ACCOUNT_MM : IoptPagesAccount.IOPT_PAGES_ACCOUNT_USER));
+        ops.Add(new CreateIopt());
         if (secondIoas)
             ops.Add(new CreateIopt());
         if (domain is { } kind)
@@ -133,8 +140,14 @@ public static class ConcurrentScenarioGenerator
                  from slow in Chance(30)
                  from seed in FsCheckGen.Choose(0, 1000)
                  select (Op)new AccessRw(x, area, (ulong)off, (ulong)len, write, context, slow, seed);
+        // Exit makes process 1 (the memory's owner when the setup made one) exit; a split cuts an
+        // area at a page boundary (VFIO type1 compatibility).
+        var exit = FsCheckGen.Constant((Op)new ProcessExit(0));
+        var split = from area in Small
+                    from off in FsCheckGen.Choose(1, Math.Max(1, pages - 1))
+                    select (Op)new SplitArea(area, (ulong)off * Page);
         return FsCheckGen.Frequency(
             (4, map), (2, copy), (4, unmap), (1, unmapAll), (3, attach), (3, detach),
-            (2, create), (2, destroy), (5, pin), (3, unpin), (3, rw));
+            (2, create), (2, destroy), (5, pin), (3, unpin), (3, rw), (1, exit), (1, split));
     }
 }

@@ -43,7 +43,8 @@ public class InterleaveTests
     public void Generator_IsAPureFunctionOfTheSeed_AndKeepsToTheConcurrencyKinds()
     {
         var allowed = new[] { typeof(MapArea), typeof(CopyArea), typeof(UnmapArea), typeof(UnmapRange), typeof(AttachDomain),
-            typeof(DetachDomain), typeof(CreateAccess), typeof(DestroyAccess), typeof(AccessPin), typeof(AccessUnpin), typeof(AccessRw) };
+            typeof(DetachDomain), typeof(CreateAccess), typeof(DestroyAccess), typeof(AccessPin), typeof(AccessUnpin), typeof(AccessRw),
+            typeof(ProcessExit), typeof(SplitArea) };
         var seen = new HashSet<Type>();
         for (ulong seed = 0; seed < 60; seed++)
         {
@@ -131,6 +132,33 @@ public class InterleaveTests
         Assert.All(reports, r => Assert.True(r.Violation is null, r.Violation?.ToString()));
         Assert.All(reports, r => Assert.All(r.ThreadResults, t => Assert.Equal(0, t[0]!.Rc)));
         Assert.Contains(reports, r => r.Schedule!.Trace.Any(t => t.Site == "copy_to_user" && t.Chosen != t.From && t.Runnable.Contains(t.From)));
+    }
+
+    [Fact]
+    public void A_split_whose_area_another_thread_unmapped_meanwhile_records_nothing()
+    {
+        // Found by interleave (--patch all, seed 7, every strategy): T1 split the area in the
+        // port, T2 unmapped it (both pieces) and dropped its handle, and T1's bookkeeping then
+        // indexed the vanished handle. The world must simply record nothing.
+        Op[] setup =
+        [
+            new MapUserMemory(0, [new Segment(SegmentKind.Run, 15)]),
+            new CreatePages(0, 0, 15 * Page, true, IoptPagesAccount.IOPT_PAGES_ACCOUNT_USER),
+            new CreateIopt(),
+            new MapArea(0, 0, 0, 9 * Page, null, true),
+        ];
+        var s = new ConcurrentScenario(AllPatches, "none", setup, [[new SplitArea(0, Page)], [new UnmapArea(0)]]);
+        var reports = AllSchedules(s, 1);
+        Assert.All(reports, r => Assert.True(r.Violation is null, r.Violation?.ToString()));
+        // Among them the schedule that found it: T1 splits in the port and is preempted as it
+        // releases iova_rwsem, T2 runs to its end, then T1 does its bookkeeping.
+        Assert.Contains(reports, r =>
+        {
+            var trace = r.Schedule!.Trace.ToList();
+            int split = trace.FindIndex(t => t.From == 1 && t.Site == "release io_pagetable.iova_rwsem");
+            int t2Done = trace.FindIndex(t => t.From == 2 && t.Site == "finish");
+            return split >= 0 && split < t2Done && trace[split].Chosen == 2;
+        });
     }
 
     [Fact]
