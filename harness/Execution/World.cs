@@ -79,6 +79,35 @@ public sealed class World
 
     private void RunAs(task_struct task) => Kernel.SetCurrent(task);
 
+    // A task exits only by itself, on its way back to user space: a process exit requested while
+    // one of its tasks is inside an operation on another (scheduled) thread takes effect when the
+    // last such operation returns. Sequential runs never defer.
+    private readonly Dictionary<task_struct, int> groupsInUse = new(ReferenceEqualityComparer.Instance);
+    private readonly HashSet<task_struct> exitsPending = new(ReferenceEqualityComparer.Instance);
+
+    /// <summary>Runs <paramref name="body"/> as <paramref name="task"/> (current = task), then
+    /// back as the control task; performs an exit of the task's process deferred meanwhile.</summary>
+    private T RunningAs<T>(task_struct task, Func<T> body)
+    {
+        var group = task.group_leader;
+        groupsInUse[group] = groupsInUse.GetValueOrDefault(group) + 1;
+        try
+        {
+            RunAs(task);
+            return body();
+        }
+        finally
+        {
+            RunAs(Control.Task);
+            if (--groupsInUse[group] == 0)
+            {
+                groupsInUse.Remove(group);
+                if (exitsPending.Remove(group))
+                    Kernel.ExitProcess(group);
+            }
+        }
+    }
+
     /// <summary>Performs one operation and returns what it did.</summary>
     public StepResult Apply(Op op)
     {
@@ -178,9 +207,7 @@ public sealed class World
         var data = PatternBytes(o.Seed, (int)len);
         var buffer = new Ptr<byte>(KMem.Stack((long)len, "user_write"), 0);
         data.CopyTo(buffer.AsSpan((long)len));
-        RunAs(region.Owner.Task);
-        ulong notCopied = Kernel.UserCopy.CopyToUser(region.BaseVa + off, buffer, len);
-        RunAs(Control.Task);
+        ulong notCopied = RunningAs(region.Owner.Task, () => Kernel.UserCopy.CopyToUser(region.BaseVa + off, buffer, len));
         return new StepResult(notCopied == 0 ? 0 : -KernelApi.EFAULT, Note: $"{len - notCopied} bytes");
     }
 
@@ -205,9 +232,7 @@ public sealed class World
         if (region is null || region.Owner.Exited)
             return StepResult.Skip;
         var (uptr, length) = PagesRange(region, o.Offset, o.Length, o.RawUptr);
-        RunAs(region.Owner.Task);
-        var pages = Port.iopt_alloc_pages(uptr, length, o.Writable);
-        RunAs(Control.Task);
+        var pages = RunningAs(region.Owner.Task, () => Port.iopt_alloc_pages(uptr, length, o.Writable));
         if (KernelApi.IS_ERR(pages))
             return new StepResult(KernelApi.PTR_ERR(pages));
         // The ioctl layer switches to MM accounting when the context asks for it.
@@ -479,9 +504,7 @@ public sealed class World
             RwContext.SameMm => area!.Pages.Region.Owner.Exited ? Control.Task : area.Pages.Region.Owner.Task,
             _ => OtherThan(area!.Pages.Region.Owner),
         };
-        RunAs(actor);
-        int rc = Using(access, () => access.Driver.Rw(iova, buffer, flags));
-        RunAs(Control.Task);
+        int rc = RunningAs(actor, () => Using(access, () => access.Driver.Rw(iova, buffer, flags)));
         LastRwData = buffer;
         return new StepResult(rc, Note: $"{length} bytes at {iova:x}");
     }
@@ -500,8 +523,13 @@ public sealed class World
         if (Processes.Count < 2)
             return StepResult.Skip;
         var p = Processes[1 + (int)((uint)o.Process % (uint)(Processes.Count - 1))];
-        if (p.Exited)
+        if (p.Exited || exitsPending.Contains(p.Task.group_leader))
             return StepResult.Skip;
+        if (groupsInUse.ContainsKey(p.Task.group_leader))
+        {
+            exitsPending.Add(p.Task.group_leader);
+            return new StepResult(0, Note: $"process {p.Id} exits when its operation in the kernel returns");
+        }
         Kernel.ExitProcess(p.Task);
         RunAs(Control.Task);
         return new StepResult(0, Note: $"process {p.Id} exited");

@@ -162,6 +162,33 @@ public class InterleaveTests
     }
 
     [Fact]
+    public void A_process_exit_waits_for_its_task_to_leave_the_kernel()
+    {
+        // Found by interleave (PCT d=3, seed 11, --patch all): the exit of process 1 took its mm
+        // away from the task T1 was running as in the middle of an rw through its own mm, so the
+        // reader's cleanup saw current->mm != source_mm and dropped a reference it never took
+        // (mmput underflow). A task exits only by itself; the world now defers the exit.
+        Op[] setup =
+        [
+            new NewProcess(true, ulong.MaxValue, false),
+            new MapUserMemory(1, [new Segment(SegmentKind.Run, 7)]),
+            new CreatePages(0, 0, 7 * Page, true, IoptPagesAccount.IOPT_PAGES_ACCOUNT_USER),
+            new CreateIopt(),
+            new MapArea(0, 0, 0, 5 * Page, null, true),
+            new CreateAccess(0),
+        ];
+        var s = new ConcurrentScenario(AllPatches, "none", setup,
+        [
+            [new AccessRw(0, 0, 100, 3 * Page, false, RwContext.SameMm, true, 1)],
+            [new ProcessExit(0)],
+        ]);
+        var reports = AllSchedules(s, 2);
+        Assert.All(reports, r => Assert.True(r.Violation is null, r.Violation?.ToString()));
+        // In some schedule the exit was asked for while the rw was inside the kernel.
+        Assert.Contains(reports, r => r.ThreadResults[1][0]!.Note.Contains("exits when", StringComparison.Ordinal));
+    }
+
+    [Fact]
     public void SameStrategySeed_SameRun_ByteForByte()
     {
         var s = ConcurrentScenarioGenerator.Generate(42, patches: AllPatches);
