@@ -71,17 +71,7 @@ public static class ReplayCommand
         {
             throw new UsageException($"malformed reproducer: {e.Message}");
         }
-        foreach (string patch in r.Scenario.Patches)
-            if (!ModelPatches.IsKnown(patch))
-                throw new UsageException($"the reproducer names the unknown patch '{patch}' (the patches command lists the known ones)");
-        try
-        {
-            FaultPlanParser.Parse(r.Scenario.FaultPlan);
-        }
-        catch (Exception e) when (e is FormatException or ArgumentException)
-        {
-            throw new UsageException($"the reproducer's fault plan is invalid: {e.Message}");
-        }
+        CheckModelAndPlan(r.Scenario.Patches, r.Scenario.FaultPlan);
         return r;
     }
 
@@ -105,18 +95,24 @@ public static class ReplayCommand
             throw new UsageException("malformed reproducer: the scenario lacks its operations, patches or fault plan");
         if (scenario.Ops.Any(op => op is null))
             throw new UsageException("malformed reproducer: the scenario holds an empty operation");
-        foreach (string patch in scenario.Patches)
+        CheckModelAndPlan(scenario.Patches, scenario.FaultPlan);
+        return scenario;
+    }
+
+    /// <summary>A reproducer may name only known patches and a fault plan that parses.</summary>
+    private static void CheckModelAndPlan(IEnumerable<string> patches, string faultPlan)
+    {
+        foreach (string patch in patches)
             if (!ModelPatches.IsKnown(patch))
                 throw new UsageException($"the reproducer names the unknown patch '{patch}' (the patches command lists the known ones)");
         try
         {
-            FaultPlanParser.Parse(scenario.FaultPlan);
+            FaultPlanParser.Parse(faultPlan);
         }
         catch (Exception e) when (e is FormatException or ArgumentException)
         {
             throw new UsageException($"the reproducer's fault plan is invalid: {e.Message}");
         }
-        return scenario;
     }
 
     private static string ReadFile(string path)
