@@ -59,18 +59,7 @@ public static class ReplayCommand
     /// fault plan; anything wrong is a <see cref="UsageException"/>.</summary>
     public static InterleaveReproducer LoadInterleave(string argument)
     {
-        string text = argument.Trim();
-        if (!text.StartsWith(InterleaveReproducerCodec.Prefix, StringComparison.Ordinal))
-            text = ReadFile(argument);
-        InterleaveReproducer r;
-        try
-        {
-            r = InterleaveReproducerCodec.Decode(text);
-        }
-        catch (FormatException e)
-        {
-            throw new UsageException($"malformed reproducer: {e.Message}");
-        }
+        var r = Decode(argument, InterleaveReproducerCodec.Prefix, InterleaveReproducerCodec.Decode);
         CheckModelAndPlan(r.Scenario.Patches, r.Scenario.FaultPlan);
         return r;
     }
@@ -79,24 +68,30 @@ public static class ReplayCommand
     /// and a valid fault plan; anything wrong is a <see cref="UsageException"/>.</summary>
     public static Scenario Load(string argument)
     {
-        string text = argument.Trim();
-        if (!text.StartsWith(ReproducerCodec.Prefix, StringComparison.Ordinal))
-            text = ReadFile(argument);
-        Scenario scenario;
-        try
-        {
-            scenario = ReproducerCodec.Decode(text);
-        }
-        catch (FormatException e)
-        {
-            throw new UsageException($"malformed reproducer: {e.Message}");
-        }
+        var scenario = Decode(argument, ReproducerCodec.Prefix, ReproducerCodec.Decode);
         if (scenario.Ops is null || scenario.Patches is null || scenario.FaultPlan is null)
             throw new UsageException("malformed reproducer: the scenario lacks its operations, patches or fault plan");
         if (scenario.Ops.Any(op => op is null))
             throw new UsageException("malformed reproducer: the scenario holds an empty operation");
         CheckModelAndPlan(scenario.Patches, scenario.FaultPlan);
         return scenario;
+    }
+
+    /// <summary>Decodes the argument, or the file it names when it does not start with
+    /// <paramref name="prefix"/>; a decoding error is a <see cref="UsageException"/>.</summary>
+    private static T Decode<T>(string argument, string prefix, Func<string, T> decode)
+    {
+        string text = argument.Trim();
+        if (!text.StartsWith(prefix, StringComparison.Ordinal))
+            text = ReadFile(argument);
+        try
+        {
+            return decode(text);
+        }
+        catch (FormatException e)
+        {
+            throw new UsageException($"malformed reproducer: {e.Message}");
+        }
     }
 
     /// <summary>A reproducer may name only known patches and a fault plan that parses.</summary>

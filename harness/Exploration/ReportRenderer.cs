@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0-only
 using System.Text;
+using Iommufd.Faults;
 using Iommufd.Harness.Execution;
+using Iommufd.Harness.Oracle;
 using Iommufd.Harness.Repro;
 
 namespace Iommufd.Harness.Exploration;
@@ -26,23 +28,28 @@ public static class ReportRenderer
             string outcome = i < report.Steps.Count ? report.Steps[i].Result.ToString() : "(not run)";
             sb.Append(i == failedAt ? " >" : "  ").Append($"{i,3}: ").Append(s.Ops[i]).Append("  ->  ").AppendLine(outcome);
         }
-        foreach (var f in report.Injected)
-            sb.AppendLine($"injected: {f.Site} hit {f.SiteHit} (thread {f.ThreadId}, thread hit {f.ThreadHit})");
-        if (report.Violation is { } v)
-        {
-            sb.Append("result:  ").AppendLine(v.ToString());
-            if (v.State.Length > 0)
-            {
-                sb.AppendLine("state:");
-                foreach (var line in v.State.Split('\n'))
-                    sb.Append("  ").AppendLine(line.TrimEnd('\r'));
-            }
-        }
-        else
-        {
-            sb.AppendLine("result:  no violation");
-        }
+        AppendOutcome(sb, report.Injected, report.Violation, v => v.ToString());
         sb.Append("reproducer: ").AppendLine(ReproducerCodec.Encode(s));
         return sb.ToString();
+    }
+
+    /// <summary>The faults injected, the result line (<paramref name="describe"/> of the violation,
+    /// or "no violation") and the violation's state, as every run rendering prints them.</summary>
+    public static void AppendOutcome(StringBuilder sb, IEnumerable<InjectedFault> injected, Violation? violation,
+        Func<Violation, string> describe)
+    {
+        foreach (var f in injected)
+            sb.AppendLine($"injected: {f.Site} hit {f.SiteHit} (thread {f.ThreadId}, thread hit {f.ThreadHit})");
+        if (violation is null)
+        {
+            sb.AppendLine("result:  no violation");
+            return;
+        }
+        sb.Append("result:  ").AppendLine(describe(violation));
+        if (violation.State.Length == 0)
+            return;
+        sb.AppendLine("state:");
+        foreach (var line in violation.State.Split('\n'))
+            sb.Append("  ").AppendLine(line.TrimEnd('\r'));
     }
 }

@@ -3,6 +3,8 @@ using System.Text;
 using Iommufd.Harness.Generation;
 using Iommufd.Harness.Oracle;
 
+using Iommufd.Harness.Exploration;
+
 namespace Iommufd.Harness.Scheduling;
 
 /// <summary>
@@ -65,22 +67,7 @@ public static class InterleaveRenderer
                 sb.Append("  ").AppendLine(entry.ToString());
             sb.AppendLine($"run:     {run.Outcome}{(run.Message.Length > 0 ? ": " + run.Message : "")}");
         }
-        foreach (var f in report.Injected)
-            sb.AppendLine($"injected: {f.Site} hit {f.SiteHit} (thread {f.ThreadId}, thread hit {f.ThreadHit})");
-        if (report.Violation is { } v)
-        {
-            sb.AppendLine($"result:  {Describe(v, s)}");
-            if (v.State.Length > 0)
-            {
-                sb.AppendLine("state:");
-                foreach (var line in v.State.Split('\n'))
-                    sb.Append("  ").AppendLine(line.TrimEnd('\r'));
-            }
-        }
-        else
-        {
-            sb.AppendLine("result:  no violation");
-        }
+        ReportRenderer.AppendOutcome(sb, report.Injected, report.Violation, v => Describe(v, s));
         sb.Append("reproducer: ").AppendLine(InterleaveReproducerCodec.Encode(new InterleaveReproducer(s, report.Strategy, report.ScheduleChoices)));
         return sb.ToString();
     }
