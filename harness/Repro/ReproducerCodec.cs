@@ -1,8 +1,5 @@
 // SPDX-License-Identifier: GPL-2.0-only
-using System.IO.Compression;
 using System.Text;
-using System.Text.Json;
-using System.Text.Json.Serialization;
 using Iommufd.Harness.Generation;
 
 namespace Iommufd.Harness.Repro;
@@ -16,47 +13,13 @@ public static class ReproducerCodec
 {
     public const string Prefix = "iommufd1:";
 
-    private static readonly JsonSerializerOptions Json = new()
-    {
-        WriteIndented = false,
-        DefaultIgnoreCondition = JsonIgnoreCondition.Never,
-        Converters = { new JsonStringEnumConverter() },
-    };
-
-    public static string Encode(Scenario scenario)
-    {
-        byte[] json = JsonSerializer.SerializeToUtf8Bytes(scenario, Json);
-        using var buffer = new MemoryStream();
-        using (var deflate = new DeflateStream(buffer, CompressionLevel.SmallestSize, leaveOpen: true))
-            deflate.Write(json);
-        return Prefix + Convert.ToBase64String(buffer.ToArray()).TrimEnd('=').Replace('+', '-').Replace('/', '_');
-    }
+    public static string Encode(Scenario scenario) => ReproducerPacking.Pack(Prefix, scenario);
 
     /// <summary>Decodes a reproducer string; throws <see cref="FormatException"/> with one clear
     /// sentence on anything malformed.</summary>
-    public static Scenario Decode(string text)
-    {
-        text = text.Trim();
-        if (!text.StartsWith(Prefix, StringComparison.Ordinal))
-            throw new FormatException($"a reproducer string starts with '{Prefix}'");
-        string b64 = text[Prefix.Length..].Replace('-', '+').Replace('_', '/');
-        b64 = b64.PadRight(b64.Length + (4 - b64.Length % 4) % 4, '=');
-        byte[] packed;
-        try { packed = Convert.FromBase64String(b64); }
-        catch (FormatException) { throw new FormatException("the reproducer string is not valid base64url after its prefix"); }
-        try
-        {
-            using var input = new DeflateStream(new MemoryStream(packed), CompressionMode.Decompress);
-            using var json = new MemoryStream();
-            input.CopyTo(json);
-            return JsonSerializer.Deserialize<Scenario>(json.ToArray(), Json)
-                   ?? throw new FormatException("the reproducer string holds no scenario");
-        }
-        catch (Exception e) when (e is InvalidDataException or JsonException or NotSupportedException)
-        {
-            throw new FormatException($"the reproducer string is corrupt ({e.GetType().Name})");
-        }
-    }
+    public static Scenario Decode(string text) =>
+        ReproducerPacking.Unpack<Scenario>(Prefix, text, "a reproducer string")
+        ?? throw new FormatException("the reproducer string holds no scenario");
 
     /// <summary>The scenario as readable text, one operation per line.</summary>
     public static string Describe(Scenario scenario)

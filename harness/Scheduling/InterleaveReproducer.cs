@@ -1,7 +1,5 @@
 // SPDX-License-Identifier: GPL-2.0-only
-using System.IO.Compression;
-using System.Text.Json;
-using System.Text.Json.Serialization;
+using Iommufd.Harness.Repro;
 
 namespace Iommufd.Harness.Scheduling;
 
@@ -19,46 +17,13 @@ public static class InterleaveReproducerCodec
 {
     public const string Prefix = "iommufd-sched1:";
 
-    private static readonly JsonSerializerOptions Json = new()
-    {
-        WriteIndented = false,
-        DefaultIgnoreCondition = JsonIgnoreCondition.Never,
-        Converters = { new JsonStringEnumConverter() },
-    };
-
-    public static string Encode(InterleaveReproducer reproducer)
-    {
-        byte[] json = JsonSerializer.SerializeToUtf8Bytes(reproducer, Json);
-        using var buffer = new MemoryStream();
-        using (var deflate = new DeflateStream(buffer, CompressionLevel.SmallestSize, leaveOpen: true))
-            deflate.Write(json);
-        return Prefix + Convert.ToBase64String(buffer.ToArray()).TrimEnd('=').Replace('+', '-').Replace('/', '_');
-    }
+    public static string Encode(InterleaveReproducer reproducer) => ReproducerPacking.Pack(Prefix, reproducer);
 
     /// <summary>Decodes a reproducer; throws <see cref="FormatException"/> with one clear sentence
     /// on anything malformed (wrong prefix, bad base64url, corrupt data, missing parts).</summary>
     public static InterleaveReproducer Decode(string text)
     {
-        text = text.Trim();
-        if (!text.StartsWith(Prefix, StringComparison.Ordinal))
-            throw new FormatException($"a concurrent reproducer string starts with '{Prefix}'");
-        string b64 = text[Prefix.Length..].Replace('-', '+').Replace('_', '/');
-        b64 = b64.PadRight(b64.Length + (4 - b64.Length % 4) % 4, '=');
-        byte[] packed;
-        try { packed = Convert.FromBase64String(b64); }
-        catch (FormatException) { throw new FormatException("the reproducer string is not valid base64url after its prefix"); }
-        InterleaveReproducer? r;
-        try
-        {
-            using var input = new DeflateStream(new MemoryStream(packed), CompressionMode.Decompress);
-            using var json = new MemoryStream();
-            input.CopyTo(json);
-            r = JsonSerializer.Deserialize<InterleaveReproducer>(json.ToArray(), Json);
-        }
-        catch (Exception e) when (e is InvalidDataException or JsonException or NotSupportedException)
-        {
-            throw new FormatException($"the reproducer string is corrupt ({e.GetType().Name})");
-        }
+        var r = ReproducerPacking.Unpack<InterleaveReproducer>(Prefix, text, "a concurrent reproducer string");
         if (r?.Scenario is not { } s || r.Strategy is null || r.Schedule is null || s.Setup is null || s.Threads is null
             || s.Patches is null || s.FaultPlan is null || s.Setup.Any(o => o is null) || s.Threads.Any(t => t is null || t.Any(o => o is null)))
             throw new FormatException("the reproducer string lacks its scenario, strategy or schedule");
