@@ -32,10 +32,7 @@ public sealed class AccessTests
     public void Access_without_domain_pins_from_the_mm_and_fills_the_xarray()
     {
         var f = new ScenarioFixture();
-        f.MapRun(U, 5);
-        var pfns = f.Pfns(U, 5);
-        var pages = f.NewPages(U, 5 * P);
-        var area = f.NewArea(pages, Iova, 0, 5 * P);
+        var (pfns, pages, area) = f.RunWithArea(U, 5, Iova);
 
         Assert.Equal(0, f.AddAccess(area, 1, 3, out var got));
         Assert.Equal(pfns[1..4], got);
@@ -62,10 +59,7 @@ public sealed class AccessTests
     public void Exact_duplicate_accesses_share_one_entry_counted_by_users()
     {
         var f = new ScenarioFixture();
-        f.MapRun(U, 3);
-        var pfns = f.Pfns(U, 3);
-        var pages = f.NewPages(U, 3 * P);
-        var area = f.NewArea(pages, Iova, 0, 3 * P);
+        var (pfns, pages, area) = f.RunWithArea(U, 3, Iova);
         Assert.Equal(0, f.AddAccess(area, 0, 2, out _));
         long pinOps = f.Phys.PinOperations;
 
@@ -98,10 +92,7 @@ public sealed class AccessTests
     public void Overlapping_accesses_pin_each_page_once_and_removal_keeps_the_shared_part()
     {
         var f = new ScenarioFixture();
-        f.MapRun(U, 4);
-        var pfns = f.Pfns(U, 4);
-        var pages = f.NewPages(U, 4 * P);
-        var area = f.NewArea(pages, Iova, 0, 4 * P);
+        var (pfns, pages, area) = f.RunWithArea(U, 4, Iova);
         Assert.Equal(0, f.AddAccess(area, 0, 2, out _));
         long pinOps = f.Phys.PinOperations;
 
@@ -158,10 +149,7 @@ public sealed class AccessTests
     public void Access_while_a_domain_holds_the_pages_reads_them_from_the_domain()
     {
         var f = new ScenarioFixture();
-        f.MapRun(U, 4);
-        var pfns = f.Pfns(U, 4);
-        var pages = f.NewPages(U, 4 * P);
-        var area = f.NewArea(pages, Iova, 0, 4 * P);
+        var (pfns, pages, area) = f.RunWithArea(U, 4, Iova);
         var d = f.NewMock();
         Assert.Equal(0, f.FillDomain(area, d));
         long pinOps = f.Phys.PinOperations;

@@ -82,6 +82,15 @@ internal sealed class ScenarioFixture : IoPagetableH
         return p.Value!;
     }
 
+    /// <summary>n fresh PFN-contiguous user pages at uptr, one iopt_pages over them and one area
+    /// over all of it at iova: the most common starting point of the port's scenarios.</summary>
+    public (ulong[] Pfns, iopt_pages Pages, iopt_area Area) RunWithArea(ulong uptr, int n, ulong iova)
+    {
+        MapRun(uptr, (ulong)n);
+        var pages = NewPages(uptr, (ulong)n * P);
+        return (Pfns(uptr, n), pages, NewArea(pages, iova, 0, (ulong)n * P));
+    }
+
     /// <summary>
     /// An area as iopt_insert_area fills it: IOVA [iova, iova + length - 1], page indexes of
     /// bytes [startByte, startByte + length - 1] of <paramref name="pages"/>, page_offset =
