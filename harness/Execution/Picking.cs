@@ -18,6 +18,20 @@ public static class Picking
     public static T? PickWhere<T>(IReadOnlyList<T> list, int index, Func<T, bool> where) where T : class =>
         Pick(list.Where(where).ToList(), index);
 
+    /// <summary>What an AccessPin or AccessRw acts on: the access, the area picked among those of
+    /// the access's IOAS, and the IOVA range.</summary>
+    public sealed record AccessTarget(AccessHandle Access, AreaHandle? Area, ulong Iova, ulong Length);
+
+    /// <summary>Resolves an AccessPin's or AccessRw's handles and range; null when the access or
+    /// the range does not resolve.</summary>
+    public static AccessTarget? ResolveAccess(IReadOnlyList<AccessHandle> accesses, IReadOnlyList<AreaHandle> areas,
+        int access, int area, ulong offset, ulong length, bool raw)
+    {
+        var x = Pick(accesses, access);
+        var a = PickWhere(areas, area, c => x is not null && c.Iopt == x.Iopt);
+        return x is not null && AccessRange(a, offset, length, raw) is { } r ? new AccessTarget(x, a, r.Iova, r.Length) : null;
+    }
+
     /// <summary>An area-relative (or raw) IOVA range.</summary>
     public static (ulong Iova, ulong Length)? AccessRange(AreaHandle? area, ulong offset, ulong length, bool raw)
     {

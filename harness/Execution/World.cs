@@ -452,12 +452,9 @@ public sealed class World
 
     private StepResult DoPin(AccessPin o)
     {
-        var access = Pick(Accesses, o.Access);
-        var area = PickWhere(Areas, o.Area, a => access is not null && a.Iopt == access.Iopt);
-        var range = AccessRange(area, o.Offset, o.Length, o.Raw);
-        if (access is null || range is null)
+        if (ResolveAccess(Accesses, Areas, o.Access, o.Area, o.Offset, o.Length, o.Raw) is not { } target)
             return StepResult.Skip;
-        var (iova, length) = range.Value;
+        var (access, _, iova, length) = target;
         uint flags = o.Write ? KernelApi.IOMMUFD_ACCESS_RW_WRITE : 0;
         uint id = 0;
         int rc = Using(access, () => access.Driver.Pin(iova, length, flags, out id));
@@ -488,12 +485,9 @@ public sealed class World
 
     private StepResult DoRw(AccessRw o)
     {
-        var access = Pick(Accesses, o.Access);
-        var area = PickWhere(Areas, o.Area, a => access is not null && a.Iopt == access.Iopt);
-        var range = AccessRange(area, o.Offset, o.Length, raw: false);
-        if (access is null || range is null || range.Value.Length == 0)
+        if (ResolveAccess(Accesses, Areas, o.Access, o.Area, o.Offset, o.Length, raw: false) is not { Length: > 0 } target)
             return StepResult.Skip;
-        var (iova, length) = range.Value;
+        var (access, area, iova, length) = target;
         uint flags = (o.Write ? KernelApi.IOMMUFD_ACCESS_RW_WRITE : 0) |
                      (o.Context == RwContext.Kthread ? KernelApi.IOMMUFD_ACCESS_RW_KTHREAD : 0) |
                      (o.SlowPath ? KernelApi.__IOMMUFD_ACCESS_RW_SLOW_PATH : 0);

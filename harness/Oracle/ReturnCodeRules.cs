@@ -310,12 +310,9 @@ public sealed class ReturnCodeRules(FakeKernel kernel, Func<iopt_pages, PagesSpe
 
     private void Pin(AccessPin o, Snapshot before, Allowed allowed)
     {
-        var access = Picking.Pick(before.Accesses, o.Access);
-        var area = Picking.PickWhere(before.Areas, o.Area, a => access is not null && a.Iopt == access.Iopt);
-        var range = Picking.AccessRange(area, o.Offset, o.Length, o.Raw);
-        if (access is null || range is null)
+        if (Picking.ResolveAccess(before.Accesses, before.Areas, o.Access, o.Area, o.Offset, o.Length, o.Raw) is not { } target)
             return;
-        var (iova, length) = range.Value;
+        var (access, _, iova, length) = target;
         if (SelftestRefuses(length, allowed))
             return;
         if (!RangeChecks(before.View(access.Iopt), iova, length, o.Write, allowed, out var pieces))
@@ -334,12 +331,9 @@ public sealed class ReturnCodeRules(FakeKernel kernel, Func<iopt_pages, PagesSpe
 
     private void Rw(AccessRw o, Snapshot before, Allowed allowed)
     {
-        var access = Picking.Pick(before.Accesses, o.Access);
-        var area = Picking.PickWhere(before.Areas, o.Area, a => access is not null && a.Iopt == access.Iopt);
-        var range = Picking.AccessRange(area, o.Offset, o.Length, raw: false);
-        if (access is null || range is null || range.Value.Length == 0)
+        if (Picking.ResolveAccess(before.Accesses, before.Areas, o.Access, o.Area, o.Offset, o.Length, raw: false) is not { Length: > 0 } target)
             return;
-        var (iova, length) = range.Value;
+        var (access, _, iova, length) = target;
         if (SelftestRefuses(length, allowed))
             return;
         if (!RangeChecks(before.View(access.Iopt), iova, length, o.Write, allowed, out var pieces))

@@ -550,12 +550,9 @@ public sealed class SpecOracle : IOracle
 
     private void CheckRw(AccessRw o, StepResult result, List<Violation> found)
     {
-        var access = Picking.Pick(before.Accesses, o.Access);
-        var area = Picking.PickWhere(before.Areas, o.Area, a => access is not null && a.Iopt == access.Iopt);
-        var range = Picking.AccessRange(area, o.Offset, o.Length, raw: false);
-        if (access is null || range is null || range.Value.Length == 0)
+        if (Picking.ResolveAccess(before.Accesses, before.Areas, o.Access, o.Area, o.Offset, o.Length, raw: false) is not { Length: > 0 } target)
             return;
-        var (iova, length) = range.Value;
+        var (access, _, iova, length) = target;
         var (pieces, covered) = Snapshot.Walk(before.View(access.Iopt), iova, iova + length - 1);
         // An injected fault met before the permission check (the driver's bounce buffer, say) is a
         // cause of its own: then the write may fail with that error instead of -EPERM.

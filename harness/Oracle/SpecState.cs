@@ -38,9 +38,13 @@ public sealed record IoptView(IReadOnlyList<AreaView> Areas, ulong Alignment, bo
 {
     /// <summary>The IOVA a domain of this kind reserves on attach: what lies outside its aperture
     /// (the selftest mock: [16 MiB, 2 GiB); the page-table domain: 48 bits).</summary>
-    public static IReadOnlyList<(ulong Start, ulong Last)> ReservedBy(DomainKind kind) => kind == DomainKind.Mock
-        ? [(0, MockDomain.MOCK_APERTURE_START - 1), (MockDomain.MOCK_APERTURE_LAST + 1, ulong.MaxValue)]
-        : [(PageTableDomain.APERTURE_LAST + 1, ulong.MaxValue)];
+    public static IReadOnlyList<(ulong Start, ulong Last)> ReservedBy(DomainKind kind) =>
+        kind == DomainKind.Mock ? MockReserved : PageTableReserved;
+
+    // Built once: the snapshot asks for them after every step.
+    private static readonly (ulong, ulong)[] MockReserved =
+        [(0, MockDomain.MOCK_APERTURE_START - 1), (MockDomain.MOCK_APERTURE_LAST + 1, ulong.MaxValue)];
+    private static readonly (ulong, ulong)[] PageTableReserved = [(PageTableDomain.APERTURE_LAST + 1, ulong.MaxValue)];
 
     public bool IsReserved(ulong start, ulong last) => Reserved.Any(r => r.Start <= last && r.Last >= start);
 }
