@@ -11,8 +11,9 @@ namespace Iommufd.Model.Kernel;
 public sealed partial class FakeKernel
 {
     public FakeKernel(IFaultInjector? faults = null, Func<Checks, IExecutionContext>? exec = null,
-        IEnumerable<string>? patches = null)
+        IEnumerable<string>? patches = null, KernelVersion version = KernelVersion.V6_2)
     {
+        Version = version;
         Patches = new SortedSet<string>(patches ?? [], StringComparer.Ordinal);
         foreach (var p in Patches)
             if (!Port.ModelPatches.IsKnown(p))
@@ -23,6 +24,10 @@ public sealed partial class FakeKernel
         Allocator = new Allocator(Checks, ShouldFail);
         Phys = new PhysMem(this);
     }
+
+    /// <summary>The kernel release whose services the fakes behave like (v6.2 unless the code under
+    /// test is a later kernel's C).</summary>
+    public KernelVersion Version { get; }
 
     /// <summary>The named model patches switched on for this kernel (none: the seed as released).</summary>
     public IReadOnlySet<string> Patches { get; }
