@@ -68,7 +68,7 @@ public sealed class ControlledExecutionContext : IExecutionContext
 {
     private readonly Checks checks;
     private readonly Lockdep lockdep;
-    private readonly ThreadLocal<Logical?> self = new();
+    private readonly PerThread<Logical> self = new(() => throw new InvalidOperationException("only a scheduled thread has a logical thread"));
     private readonly Logical driver;
     private RunState? run;
 
@@ -104,10 +104,10 @@ public sealed class ControlledExecutionContext : IExecutionContext
         driver = new Logical(0, null, null);
     }
 
-    private Logical Me => self.Value ?? driver;
+    private Logical Me => self.Existing ?? driver;
 
     /// <summary>The scheduled thread calling, during a run (null for the driver).</summary>
-    private (RunState, Logical)? Scheduled => run is { } r && self.Value is { } me ? (r, me) : null;
+    private (RunState, Logical)? Scheduled => run is { } r && self.Existing is { } me ? (r, me) : null;
 
     public task_struct Current => Me.Current ?? throw new InvalidOperationException("no current task on this thread");
     public void SetCurrent(task_struct task) => Me.Current = task;
@@ -172,7 +172,7 @@ public sealed class ControlledExecutionContext : IExecutionContext
     {
         if (run is not null)
             throw new InvalidOperationException("a controlled run is already in progress");
-        if (self.Value is not null)
+        if (self.Existing is not null)
             throw new InvalidOperationException("a scheduled thread cannot start a run");
         var threads = bodies.Select((b, i) => new Logical(i + 1, driver.Current, b)).ToList();
         var r = new RunState(strategy, stepBudget, threads);
@@ -209,7 +209,7 @@ public sealed class ControlledExecutionContext : IExecutionContext
 
     private void ThreadMain(RunState r, Logical t)
     {
-        self.Value = t;
+        self.Set(t);
         t.Baton.Wait();
         try
         {

@@ -24,6 +24,8 @@ public sealed record InterleaveOptions
     /// <summary>Runs the shrinker may spend on a failure.</summary>
     public int ShrinkBudget { get; init; } = 1000;
     public Action<InterleaveReport>? OnFailure { get; init; }
+    /// <summary>The oracle every run is checked with (null: a fresh <see cref="SpecOracle"/> per run).</summary>
+    public Func<IOracle>? Oracle { get; init; }
     public Action<InterleaveStats>? Progress { get; init; }
     public CancellationToken Cancel { get; init; }
 }
@@ -75,7 +77,7 @@ public static class InterleaveExplorer
                     exhausted++;
                     break;
                 }
-                var report = InterleaveRunner.Run(scenario, strategy, o.StepBudget);
+                var report = InterleaveRunner.Run(scenario, strategy, o.StepBudget, oracleFactory: o.Oracle);
                 schedules++;
                 decisions += report.Schedule?.Decisions ?? 0;
                 if (report.Violation is { } v)

@@ -44,12 +44,12 @@ public static class InterleaveRunner
     /// decision is a divergence when <paramref name="strictReplay"/> (the shrinker, which replays a
     /// schedule on a smaller scenario, turns it off and keeps the prefix that was used).</remarks>
     public static InterleaveReport Run(ConcurrentScenario scenario, ISchedulingStrategy strategy, int stepBudget = DefaultStepBudget,
-        bool strictReplay = true)
+        bool strictReplay = true, Func<IOracle>? oracleFactory = null)
     {
         var injector = new FaultInjector(FaultPlanParser.Parse(scenario.FaultPlan));
         var world = new World(injector, scenario.Patches, c => new ControlledExecutionContext(c));
         var context = (ControlledExecutionContext)world.Kernel.Exec;
-        var oracle = new SpecOracle();
+        var oracle = oracleFactory?.Invoke() ?? new SpecOracle();
         oracle.Attach(world);
         var setup = new List<StepRecord>(scenario.Setup.Count);
         var results = scenario.Threads.Select(t => new StepResult?[t.Count]).ToArray();

@@ -41,8 +41,14 @@ public interface IExecutionContext
 /// </summary>
 public sealed class PlainExecutionContext : IExecutionContext
 {
-    private readonly ThreadLocal<task_struct?> current = new();
-    private readonly ThreadLocal<LockdepThread> perThread;
+    /// <summary>What the context knows of one OS thread: its lockdep state and its <c>current</c>.</summary>
+    private sealed class PlainThread(int id)
+    {
+        public readonly LockdepThread Lockdep = new(id);
+        public task_struct? Current;
+    }
+
+    private readonly PerThread<PlainThread> threads;
     private readonly object gate = new();
     private readonly Lockdep lockdep;
     private int nextThreadId;
@@ -50,20 +56,22 @@ public sealed class PlainExecutionContext : IExecutionContext
     public PlainExecutionContext(Checks checks)
     {
         lockdep = new Lockdep(checks);
-        perThread = new ThreadLocal<LockdepThread>(() => new LockdepThread(Interlocked.Increment(ref nextThreadId)));
+        threads = new PerThread<PlainThread>(() => new PlainThread(Interlocked.Increment(ref nextThreadId)));
     }
 
-    public task_struct Current => current.Value ?? throw new InvalidOperationException("no current task on this thread");
-    public void SetCurrent(task_struct task) => current.Value = task;
-    public int ThreadId => perThread.Value!.Id;
-    public bool InRcuReadSection => perThread.Value!.InRcuReadSection;
+    private LockdepThread Me => threads.Value.Lockdep;
+
+    public task_struct Current => threads.Value.Current ?? throw new InvalidOperationException("no current task on this thread");
+    public void SetCurrent(task_struct task) => threads.Value.Current = task;
+    public int ThreadId => Me.Id;
+    public bool InRcuReadSection => Me.InRcuReadSection;
 
     /// <summary>The locks the calling thread holds, outermost first.</summary>
-    public IReadOnlyList<KLock> HeldLocks => perThread.Value!.HeldLocks;
+    public IReadOnlyList<KLock> HeldLocks => Me.HeldLocks;
 
     public void Acquire(KLock l, LockMode mode)
     {
-        var me = perThread.Value!;
+        var me = Me;
         lockdep.BeforeAcquire(me, l, mode);
         lock (gate)
         {
@@ -76,7 +84,7 @@ public sealed class PlainExecutionContext : IExecutionContext
 
     public void Release(KLock l, LockMode mode)
     {
-        if (!lockdep.Releasing(perThread.Value!, l, mode))
+        if (!lockdep.Releasing(Me, l, mode))
             return;
         lock (gate)
         {
@@ -85,11 +93,11 @@ public sealed class PlainExecutionContext : IExecutionContext
         }
     }
 
-    public bool HeldByCurrent(KLock l) => Lockdep.Holds(perThread.Value!, l);
-    public bool HeldByCurrent(KLock l, LockMode mode) => Lockdep.Holds(perThread.Value!, l, mode);
+    public bool HeldByCurrent(KLock l) => Lockdep.Holds(Me, l);
+    public bool HeldByCurrent(KLock l, LockMode mode) => Lockdep.Holds(Me, l, mode);
 
-    public void RcuReadLock() => Lockdep.RcuReadLock(perThread.Value!);
-    public void RcuReadUnlock() => lockdep.RcuReadUnlock(perThread.Value!);
+    public void RcuReadLock() => Lockdep.RcuReadLock(Me);
+    public void RcuReadUnlock() => lockdep.RcuReadUnlock(Me);
 
     public void SchedulePoint(string what) { }
 }
