@@ -3,6 +3,7 @@ using System.CommandLine;
 using System.CommandLine.Parsing;
 using Iommufd.Model.Port;
 using System.Globalization;
+using Iommufd.Model.Patches;
 
 namespace Iommufd.Cli;
 

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0-only
 using System.CommandLine;
-using Iommufd.Model.Port;
+using Iommufd.Model.Patches;
 
 namespace Iommufd.Cli;
 
@@ -10,20 +10,25 @@ public static class PatchesCommand
     public static Command Create(CliContext context)
     {
         var command = new Command("patches",
-            "Lists the named model patches. Each one is a proposed change to pages.c that explore --patch switches on, " +
+            "Lists the named model patches and where each changes the model: the kernel's pages.c (a proposed fix for a finding), " +
+            "its callers (io_pagetable.c) or the selftest driver (selftest.c). explore --patch switches one on, " +
             "so a fix can be checked against the same sequences before it goes upstream.");
         command.SetAction(_ =>
         {
-            if (ModelPatches.All.Count == 0)
-            {
-                context.Out.WriteLine("no named patches yet: the as-released model is the only variant");
-                return Program.ExitClean;
-            }
-            Tables.Write(context.Out, ["patch", "what it changes"],
-                ModelPatches.All.OrderBy(kv => kv.Key, StringComparer.Ordinal).Select(kv => new[] { kv.Key, kv.Value }),
-                rightAlignedFrom: 2);
+            Tables.Write(context.Out, ["patch", "where", "what it changes"],
+                ModelPatches.Catalog.OrderBy(p => p.Kind).ThenBy(p => p.Name, StringComparer.Ordinal)
+                    .Select(p => new[] { p.Name, Where(p.Kind), p.Description }),
+                rightAlignedFrom: 3);
             return Program.ExitClean;
         });
         return command;
     }
+
+    private static string Where(PatchKind kind) => kind switch
+    {
+        PatchKind.Kernel => "pages.c",
+        PatchKind.Callers => "callers",
+        PatchKind.TestDriver => "selftest",
+        _ => kind.ToString(),
+    };
 }

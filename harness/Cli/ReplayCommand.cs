@@ -5,6 +5,7 @@ using Iommufd.Harness.Generation;
 using Iommufd.Harness.Repro;
 using Iommufd.Harness.Scheduling;
 using Iommufd.Model.Port;
+using Iommufd.Model.Patches;
 
 namespace Iommufd.Cli;
 

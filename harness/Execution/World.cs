@@ -6,6 +6,8 @@ using Iommufd.Model.Kernel;
 using Iommufd.Model.Port;
 
 using static Iommufd.Harness.Execution.Picking;
+using Iommufd.Model.Patches;
+using Iommufd.Model.Selftest;
 
 namespace Iommufd.Harness.Execution;
 

@@ -5,6 +5,8 @@ using Iommufd.Harness.Generation;
 using Iommufd.Model.Callers;
 using Iommufd.Model.Kernel;
 using Iommufd.Model.Port;
+using Iommufd.Model.Patches;
+using Iommufd.Model.Selftest;
 
 namespace Iommufd.Harness.Oracle;
 

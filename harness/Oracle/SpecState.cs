@@ -4,6 +4,7 @@ using Iommufd.Model.Kernel;
 using Iommufd.Model.Port;
 
 using Iommufd.Harness.Generation;
+using Iommufd.Model.Selftest;
 
 namespace Iommufd.Harness.Oracle;
 

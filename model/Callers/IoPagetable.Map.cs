@@ -4,6 +4,7 @@
 using System.Numerics;
 using Iommufd.Model.Kernel;
 using Iommufd.Model.Port;
+using Iommufd.Model.Patches;
 
 namespace Iommufd.Model.Callers;
 

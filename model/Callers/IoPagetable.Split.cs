@@ -3,6 +3,7 @@
 // io_pagetable.c, Linux v6.2 (including its omission: domains_itree is left untouched).
 using Iommufd.Model.Kernel;
 using Iommufd.Model.Port;
+using Iommufd.Model.Patches;
 
 namespace Iommufd.Model.Callers;
 

@@ -4,6 +4,7 @@
 // iopt_put_pages and the teardown helpers; the operations live in the other partial files.
 using Iommufd.Model.Kernel;
 using Iommufd.Model.Port;
+using Iommufd.Model.Selftest;
 
 namespace Iommufd.Model.Callers;
 

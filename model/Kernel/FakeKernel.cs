@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0-only
 using Iommufd.Faults;
+using Iommufd.Model.Patches;
 
 namespace Iommufd.Model.Kernel;
 
@@ -16,8 +17,8 @@ public sealed partial class FakeKernel
         Version = version;
         Patches = new SortedSet<string>(patches ?? [], StringComparer.Ordinal);
         foreach (var p in Patches)
-            if (!Port.ModelPatches.IsKnown(p))
-                throw new ArgumentException($"unknown model patch '{p}' (known: {string.Join(", ", Port.ModelPatches.All.Keys)})");
+            if (!Iommufd.Model.Patches.ModelPatches.IsKnown(p))
+                throw new ArgumentException($"unknown model patch '{p}' (known: {string.Join(", ", Iommufd.Model.Patches.ModelPatches.All.Keys)})");
         Checks = new Checks();
         Faults = faults ?? new FaultInjector(new NoFaults());
         Exec = exec is null ? new PlainExecutionContext(Checks) : exec(Checks);

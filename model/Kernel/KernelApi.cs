@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0-only
 using System.Numerics;
 using System.Runtime.CompilerServices;
+using Iommufd.Model.Patches;
 
 namespace Iommufd.Model.Kernel;
 
@@ -43,7 +44,7 @@ public abstract partial class KernelApi(FakeKernel kernel)
     protected ulong iommufd_test_memory_limit => Kernel.iommufd_test_memory_limit;
 
     /// <summary>True if the named model patch is on. The port keeps the seed's code on the
-    /// default path; a patch is an alternative next to it, named in <see cref="Port.ModelPatches"/>.</summary>
+    /// default path; a patch is an alternative next to it, named in <see cref="Patches.ModelPatches"/>.</summary>
     protected bool PATCHED(string patch) => Kernel.Patches.Contains(patch);
 
     // ---- checks --------------------------------------------------------------------------

@@ -3,6 +3,7 @@
 // mm's locked_vm and the mm's pinned_vm.
 using Iommufd.Model.Kernel;
 using static Iommufd.Model.Port.IoptPagesAccount;
+using Iommufd.Model.Patches;
 
 namespace Iommufd.Model.Port;
 

@@ -2,6 +2,7 @@
 // Port of pages.c lines 259-515 and 623-690: struct pfn_batch and its operations, moving PFNs
 // between a batch and an iommu_domain, unpinning a batch, and copying data through a batch.
 using Iommufd.Model.Kernel;
+using Iommufd.Model.Patches;
 
 namespace Iommufd.Model.Port;
 

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0-only
 // Port of pages.c lines 1190-1500: filling and unfilling the iommu_domains of an area.
 using Iommufd.Model.Kernel;
+using Iommufd.Model.Patches;
 
 namespace Iommufd.Model.Port;
 

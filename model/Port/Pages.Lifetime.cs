@@ -2,6 +2,7 @@
 // Port of pages.c (Linux v6.2), part 2: creation and release of struct iopt_pages.
 using Iommufd.Model.Kernel;
 using static Iommufd.Model.Port.IoptPagesAccount;
+using Iommufd.Model.Patches;
 
 namespace Iommufd.Model.Port;
 

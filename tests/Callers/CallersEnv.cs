@@ -3,6 +3,7 @@ using Iommufd.Faults;
 using Iommufd.Model.Callers;
 using Iommufd.Model.Kernel;
 using Iommufd.Model.Port;
+using Iommufd.Model.Selftest;
 
 namespace Iommufd.Tests.Callers;
 

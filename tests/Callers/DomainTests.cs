@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0-only
 using Iommufd.Model.Callers;
 using Iommufd.Model.Kernel;
+using Iommufd.Model.Selftest;
 
 namespace Iommufd.Tests.Callers;
 

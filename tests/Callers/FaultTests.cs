@@ -2,6 +2,7 @@
 using Iommufd.Faults;
 using Iommufd.Model.Callers;
 using Iommufd.Model.Kernel;
+using Iommufd.Model.Selftest;
 
 namespace Iommufd.Tests.Callers;
 

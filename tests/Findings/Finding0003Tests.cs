@@ -3,6 +3,7 @@ using Iommufd.Harness.Execution;
 using Iommufd.Harness.Generation;
 using Iommufd.Harness.Oracle;
 using Iommufd.Model.Port;
+using Iommufd.Model.Patches;
 
 namespace Iommufd.Tests.Findings;
 

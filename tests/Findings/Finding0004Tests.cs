@@ -4,6 +4,7 @@ using Iommufd.Harness.Generation;
 using Iommufd.Harness.Oracle;
 using Iommufd.Model.Kernel;
 using Iommufd.Model.Port;
+using Iommufd.Model.Patches;
 
 namespace Iommufd.Tests.Findings;
 

@@ -2,6 +2,7 @@
 using Iommufd.Harness.Exploration;
 using Iommufd.Harness.Oracle;
 using Iommufd.Model.Port;
+using Iommufd.Model.Patches;
 
 namespace Iommufd.Tests.Findings;
 

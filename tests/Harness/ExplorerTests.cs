@@ -3,6 +3,7 @@ using Iommufd.Harness.Exploration;
 using Iommufd.Harness.Generation;
 using Iommufd.Harness.Oracle;
 using Iommufd.Harness.Repro;
+using Iommufd.Model.Patches;
 
 namespace Iommufd.Tests.Harness;
 
@@ -113,7 +114,7 @@ public class ExplorerTests
     public void Mixing_fault_plans_gives_some_scenarios_a_seeded_plan()
     {
         // Every patch on, so that no known crash of the as-released model ends the runs early.
-        var options = Quick(3, 200) with { Patches = Iommufd.Model.Port.ModelPatches.AllFindings };
+        var options = Quick(3, 200) with { Patches = Iommufd.Model.Patches.ModelPatches.AllFindings };
         var result = new Explorer(() => new NullOracle()).Explore(options with { MixFaultPlans = true });
         var plain = new Explorer(() => new NullOracle()).Explore(options);
         Assert.Equal(200, result.Stats.Sequences);

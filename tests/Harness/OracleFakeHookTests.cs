@@ -2,6 +2,7 @@
 using Iommufd.Faults;
 using Iommufd.Model.Kernel;
 using Iommufd.Tests.Kernel;
+using Iommufd.Model.Selftest;
 
 namespace Iommufd.Tests.Harness;
 

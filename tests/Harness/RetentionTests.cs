@@ -8,6 +8,7 @@ using Iommufd.Harness.Oracle;
 using Iommufd.Harness.Scheduling;
 using Iommufd.Model.Port;
 using Xunit;
+using Iommufd.Model.Patches;
 
 namespace Iommufd.Tests.Harness;
 

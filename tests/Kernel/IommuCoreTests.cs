@@ -3,6 +3,7 @@ using FsCheck;
 using FsCheck.Fluent;
 using Iommufd.Faults;
 using Iommufd.Model.Kernel;
+using Iommufd.Model.Selftest;
 
 namespace Iommufd.Tests.Kernel;
 

@@ -2,6 +2,7 @@
 using Iommufd.Faults;
 using Iommufd.Model.Kernel;
 using Iommufd.Model.Port;
+using Iommufd.Model.Patches;
 
 namespace Iommufd.Tests.Kernel;
 

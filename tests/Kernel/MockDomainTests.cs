@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0-only
 using Iommufd.Faults;
 using Iommufd.Model.Kernel;
+using Iommufd.Model.Selftest;
 
 namespace Iommufd.Tests.Kernel;
 

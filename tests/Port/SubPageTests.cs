@@ -3,6 +3,7 @@ using Iommufd.Model.Kernel;
 using Iommufd.Model.Port;
 using static Iommufd.Model.Kernel.KernelApi;
 using static Iommufd.Tests.Port.ScenarioFixture;
+using Iommufd.Model.Selftest;
 
 namespace Iommufd.Tests.Port;
 

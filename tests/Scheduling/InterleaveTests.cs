@@ -7,6 +7,7 @@ using Iommufd.Harness.Oracle;
 using Iommufd.Harness.Scheduling;
 using Iommufd.Model.Port;
 using Iommufd.Tests.Harness;
+using Iommufd.Model.Patches;
 
 namespace Iommufd.Tests.Scheduling;
 

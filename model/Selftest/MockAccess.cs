@@ -2,7 +2,9 @@
 // A test access driver modelled on the v6.2 selftest's mock access (selftest.c, "staccess").
 using Iommufd.Model.Kernel;
 
-namespace Iommufd.Model.Callers;
+using Iommufd.Model.Callers;
+
+namespace Iommufd.Model.Selftest;
 
 /// <summary>
 /// The selftest's access driver: it pins IOVA ranges for itself, remembers every successful pin

@@ -1,7 +1,9 @@
 // SPDX-License-Identifier: GPL-2.0-only
 using Iommufd.Faults;
 
-namespace Iommufd.Model.Kernel;
+using Iommufd.Model.Kernel;
+
+namespace Iommufd.Model.Selftest;
 
 /// <summary>The map-call boundary tags a mock IO page carries.</summary>
 [Flags]
