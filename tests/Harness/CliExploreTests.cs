@@ -143,7 +143,7 @@ public class CliExploreTests
         Assert.Equal(0, run.Code);
         foreach (var patch in ModelPatches.Catalog)
         {
-            string line = run.Out.Split('\n').Single(l => l.TrimStart().StartsWith(patch.Name + " ", StringComparison.Ordinal));
+            string line = run.Out.Split('\n').Single(l => l.TrimStart('|', ' ').StartsWith(patch.Name + " ", StringComparison.Ordinal));
             Assert.Contains(patch.Kind switch { PatchKind.Kernel => "pages.c", PatchKind.Callers => "callers", _ => "selftest" }, line);
         }
     }
