@@ -1,9 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0-only
 using Iommufd.Harness.Generation;
-using Iommufd.Model.Callers;
 using Iommufd.Model.Kernel;
-using Iommufd.Model.Port;
-using Iommufd.Model.Selftest;
 
 namespace Iommufd.Harness.Execution;
 
@@ -20,11 +17,11 @@ public sealed record RegionHandle(int Id, ProcessHandle Owner, ulong BaseVa, ulo
     public ulong Pages => Length / KernelApi.PAGE_SIZE;
 }
 
-/// <summary>An iopt_pages created by a region's process; the run holds one reference until PutPages.</summary>
-public sealed class PagesHandle(int id, iopt_pages pages, RegionHandle region, ulong uptr, ulong length)
+/// <summary>An iopt_pages created by a region's process; the run holds one reference until PutPages.
+/// The structure itself stays with the world (read it through <see cref="IObservation.Pages"/>).</summary>
+public sealed class PagesHandle(int id, RegionHandle region, ulong uptr, ulong length)
 {
     public int Id { get; } = id;
-    public iopt_pages Pages { get; } = pages;
     public RegionHandle Region { get; } = region;
     /// <summary>The user pointer passed to iopt_alloc_pages (not page aligned in general).</summary>
     public ulong Uptr { get; } = uptr;
@@ -32,8 +29,8 @@ public sealed class PagesHandle(int id, iopt_pages pages, RegionHandle region, u
     public bool CreatorReferenceHeld { get; internal set; } = true;
 }
 
-/// <summary>One io_pagetable (IOAS).</summary>
-public sealed record IoptHandle(int Id, IoPagetable Ioas);
+/// <summary>One io_pagetable (IOAS); read it through <see cref="IObservation.Iopt"/>.</summary>
+public sealed record IoptHandle(int Id);
 
 /// <summary>An area mapped by the run: its IOVA range and the pages slice it maps.</summary>
 public sealed record AreaHandle(int Id, IoptHandle Iopt, PagesHandle Pages, ulong Iova, ulong Length, ulong StartByte, bool Write)
@@ -43,7 +40,8 @@ public sealed record AreaHandle(int Id, IoptHandle Iopt, PagesHandle Pages, ulon
 
 public sealed record DomainHandle(int Id, IoptHandle Iopt, iommu_domain Domain, DomainKind Kind);
 
-public sealed record AccessHandle(int Id, IoptHandle Iopt, MockAccess Driver);
+/// <summary>An access of the selftest's access driver on an IOAS.</summary>
+public sealed record AccessHandle(int Id, IoptHandle Iopt);
 
 /// <summary>A successful pin of an access: the IOVA range and the pages returned.</summary>
 public sealed record PinHandle(int Id, AccessHandle Access, uint PinId, ulong Iova, ulong Length, bool Write, IReadOnlyList<ulong> Pfns);

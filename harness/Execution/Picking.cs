@@ -71,6 +71,4 @@ public static class Picking
     }
 
     public static bool IsMock(iommu_domain d) => d is MockDomain;
-
-    public static iopt_pages? PagesOf(AreaHandle a) => a.Pages.Pages;
 }

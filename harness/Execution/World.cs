@@ -26,7 +26,7 @@ public sealed record StepResult(int Rc, bool Skipped = false, string Note = "")
 /// creates its pages; rw runs in the context the operation names). Nothing is static, nothing is
 /// random: the same operations on the same plan give the same run.
 /// </summary>
-public sealed class World
+public sealed class World : IObservation
 {
     public const ulong PAGE_SIZE = KernelApi.PAGE_SIZE;
     private const ulong UserBase = 0x10_0000_0000UL;
@@ -64,6 +64,20 @@ public sealed class World
             kthreads[id] = k = Kernel.CreateKthread($"iommufd-kthread-{id}");
         return k;
     }
+
+    // The structures behind the handles stay here: the checks read them only through IObservation.
+    private readonly Dictionary<int, iopt_pages> pagesOf = [];
+    private readonly Dictionary<iopt_pages, int> pagesIdOf = new(ReferenceEqualityComparer.Instance);
+    private readonly Dictionary<int, IoPagetable> ioasOf = [];
+    private readonly Dictionary<int, MockAccess> driverOf = [];
+
+    private iopt_pages PagesOf(PagesHandle h) => pagesOf[h.Id];
+    private IoPagetable Ioas(IoptHandle h) => ioasOf[h.Id];
+
+    /// <summary>The port's iopt_pages behind a handle, for tests that reach into the port (its
+    /// fakes' test hooks); the checks read <see cref="Pages(int)"/> instead.</summary>
+    public iopt_pages PortPagesOf(PagesHandle h) => PagesOf(h);
+    private MockAccess Driver(AccessHandle h) => driverOf[h.Id];
 
     public List<ProcessHandle> Processes { get; } = [];
     public List<RegionHandle> Regions { get; } = [];
@@ -241,7 +255,9 @@ public sealed class World
         if (o.AccountMode == IoptPagesAccount.IOPT_PAGES_ACCOUNT_MM &&
             pages.Value!.account_mode == IoptPagesAccount.IOPT_PAGES_ACCOUNT_USER)
             pages.Value.account_mode = IoptPagesAccount.IOPT_PAGES_ACCOUNT_MM;
-        var h = new PagesHandle(NewId(), pages.Value!, region, uptr, length);
+        var h = new PagesHandle(NewId(), region, uptr, length);
+        pagesOf[h.Id] = pages.Value!;
+        pagesIdOf[pages.Value!] = h.Id;
         PagesList.Add(h);
         return new StepResult(0, Note: $"pages {h.Id}: {pages.Value!.npages} pages");
     }
@@ -252,7 +268,7 @@ public sealed class World
         if (h is null)
             return StepResult.Skip;
         h.CreatorReferenceHeld = false;
-        IoctlIoas().iopt_put_pages(h.Pages);
+        IoctlIoas().iopt_put_pages(PagesOf(h));
         return new StepResult(0);
     }
 
@@ -262,7 +278,8 @@ public sealed class World
 
     private StepResult DoCreateIopt()
     {
-        var h = new IoptHandle(NewId(), new IoPagetable(Kernel, Port));
+        var h = new IoptHandle(NewId());
+        ioasOf[h.Id] = new IoPagetable(Kernel, Port);
         Iopts.Add(h);
         return new StepResult(0, Note: $"iopt {h.Id}");
     }
@@ -277,7 +294,7 @@ public sealed class World
         ulong iova = o.Iova ?? 0;
         uint flags = o.Iova is null ? IoPagetable.IOPT_ALLOC_IOVA : 0;
         int prot = KernelApi.IOMMU_READ | (o.Write ? KernelApi.IOMMU_WRITE : 0);
-        int rc = iopt.Ioas.MapPages(pages.Pages, startByte, length, ref iova, prot, flags);
+        int rc = Ioas(iopt).MapPages(PagesOf(pages), startByte, length, ref iova, prot, flags);
         if (rc != 0)
             return new StepResult(rc);
         var area = new AreaHandle(NewId(), iopt, pages, iova, length, startByte, o.Write);
@@ -294,7 +311,7 @@ public sealed class World
         ulong iova = o.Iova ?? 0;
         uint flags = o.Iova is null ? IoPagetable.IOPT_ALLOC_IOVA : 0;
         int prot = KernelApi.IOMMU_READ | (src.Write ? KernelApi.IOMMU_WRITE : 0);
-        int rc = dst.Ioas.iopt_copy_iova(src.Iopt.Ioas, src.Iova, src.Length, ref iova, prot, flags);
+        int rc = Ioas(dst).iopt_copy_iova(Ioas(src.Iopt), src.Iova, src.Length, ref iova, prot, flags);
         if (rc != 0)
             return new StepResult(rc);
         var area = new AreaHandle(NewId(), dst, src.Pages, iova, src.Length, src.StartByte, src.Write);
@@ -307,7 +324,7 @@ public sealed class World
         var area = Pick(Areas, o.Area);
         if (area is null)
             return StepResult.Skip;
-        int rc = area.Iopt.Ioas.iopt_unmap_iova(area.Iova, area.Length, out ulong unmapped);
+        int rc = Ioas(area.Iopt).iopt_unmap_iova(area.Iova, area.Length, out ulong unmapped);
         SyncAfterUnmap(area.Iopt);
         return new StepResult(rc, Note: $"unmapped {unmapped:x}");
     }
@@ -317,7 +334,7 @@ public sealed class World
         var iopt = Pick(Iopts, o.Iopt);
         if (iopt is null)
             return StepResult.Skip;
-        int rc = iopt.Ioas.iopt_unmap_iova(o.Iova, o.Length, out ulong unmapped);
+        int rc = Ioas(iopt).iopt_unmap_iova(o.Iova, o.Length, out ulong unmapped);
         SyncAfterUnmap(iopt);
         return new StepResult(rc, Note: $"unmapped {unmapped:x}");
     }
@@ -325,7 +342,7 @@ public sealed class World
     /// <summary>Drops the handles of areas an unmap removed and the pins the access drivers gave up.</summary>
     private void SyncAfterUnmap(IoptHandle iopt)
     {
-        var live = iopt.Ioas.Areas().Select(a => (a.node.start, a.node.last)).ToHashSet();
+        var live = Ioas(iopt).Areas().Select(a => (a.node.start, a.node.last)).ToHashSet();
         Areas.RemoveAll(a => a.Iopt == iopt && !live.Contains((a.Iova, a.LastIova)));
         SyncPins();
     }
@@ -336,7 +353,7 @@ public sealed class World
         // another thread that changes Pins), then drop handles in a pass that stays out of the kernel.
         var live = new Dictionary<AccessHandle, HashSet<uint>>();
         foreach (var a in Pins.Select(p => p.Access).Distinct().ToList())
-            live[a] = a.Driver.Access is null ? [] : a.Driver.PinnedPages().Select(i => i.Id).ToHashSet();
+            live[a] = Driver(a).Access is null ? [] : Driver(a).PinnedPages().Select(i => i.Id).ToHashSet();
         Pins.RemoveAll(p => live.TryGetValue(p.Access, out var ids) && !ids.Contains(p.PinId));
     }
 
@@ -350,7 +367,7 @@ public sealed class World
         iommu_domain domain = o.Kind == DomainKind.Mock
             ? new MockDomain(Kernel, $"mock{nextId + 1}", tagSingleEntryStart: Kernel.Patches.Contains(ModelPatches.MockSinglePageTags))
             : new PageTableDomain(Kernel, $"pt{nextId + 1}");
-        int rc = iopt.Ioas.iopt_table_add_domain(domain);
+        int rc = Ioas(iopt).iopt_table_add_domain(domain);
         if (rc != 0)
         {
             domain.Free();
@@ -367,7 +384,7 @@ public sealed class World
         if (h is null)
             return StepResult.Skip;
         Domains.Remove(h); // first: a concurrent operation must not pick a domain being detached
-        h.Iopt.Ioas.iopt_table_remove_domain(h.Domain);
+        Ioas(h.Iopt).iopt_table_remove_domain(h.Domain);
         h.Domain.Free();
         return new StepResult(0);
     }
@@ -378,8 +395,8 @@ public sealed class World
         if (iopt is null)
             return StepResult.Skip;
         if (o.Disable)
-            return new StepResult(iopt.Ioas.iopt_disable_large_pages());
-        iopt.Ioas.iopt_enable_large_pages();
+            return new StepResult(Ioas(iopt).iopt_disable_large_pages());
+        Ioas(iopt).iopt_enable_large_pages();
         return new StepResult(0);
     }
 
@@ -391,7 +408,7 @@ public sealed class World
         ulong cut = area.Iova + (area.Length <= 1 ? 0 : o.Offset % area.Length);
         // iopt_cut_iova splits so that the IOVA it is given ENDS the left piece: pass cut - 1 so
         // the left piece is [Iova, cut) as the handles below record (cut == Iova: no split).
-        int rc = area.Iopt.Ioas.iopt_cut_iova([cut == area.Iova ? cut : cut - 1]);
+        int rc = Ioas(area.Iopt).iopt_cut_iova([cut == area.Iova ? cut : cut - 1]);
         // iopt_area_split does nothing for a cut at the area's first byte (a cut one byte in).
         // Under the interleaving scheduler another thread may have unmapped the area meanwhile
         // (its handle is gone, and both pieces with it): then there is nothing to record.
@@ -412,10 +429,11 @@ public sealed class World
         var iopt = Pick(Iopts, o.Iopt);
         if (iopt is null)
             return StepResult.Skip;
-        var driver = MockAccess.Create(Kernel, iopt.Ioas, out int rc);
+        var driver = MockAccess.Create(Kernel, Ioas(iopt), out int rc);
         if (rc != 0)
             return new StepResult(rc);
-        var h = new AccessHandle(NewId(), iopt, driver);
+        var h = new AccessHandle(NewId(), iopt);
+        driverOf[h.Id] = driver;
         Accesses.Add(h);
         return new StepResult(0, Note: $"access {h.Id}");
     }
@@ -447,7 +465,7 @@ public sealed class World
         if (accessUsers.ContainsKey(h))
             return new StepResult(-KernelApi.EBUSY, Note: "access in use by another thread");
         Accesses.Remove(h); // first: a concurrent operation must not pick an access being destroyed
-        h.Driver.Close();
+        Driver(h).Close();
         SyncPins();
         return new StepResult(0);
     }
@@ -459,12 +477,12 @@ public sealed class World
         var (access, _, iova, length) = target;
         uint flags = o.Write ? KernelApi.IOMMUFD_ACCESS_RW_WRITE : 0;
         uint id = 0;
-        int rc = Using(access, () => access.Driver.Pin(iova, length, flags, out id));
+        int rc = Using(access, () => Driver(access).Pin(iova, length, flags, out id));
         if (rc != 0)
             return new StepResult(rc);
         // Under a controlled scheduler an unmap or a destroy on another thread may already have
         // taken the pin back; then there is nothing left to track.
-        var item = access.Driver.PinnedPages().FirstOrDefault(i => i.Id == id);
+        var item = Driver(access).PinnedPages().FirstOrDefault(i => i.Id == id);
         if (item is null)
             return new StepResult(0, Note: "pinned, then released by another thread");
         var pin = new PinHandle(NewId(), access, id, iova, length, o.Write, item.Pages.Select(p => p.Pfn).ToArray());
@@ -478,7 +496,7 @@ public sealed class World
         if (pin is null)
             return StepResult.Skip;
         Pins.Remove(pin); // first: a concurrent operation must not pick a pin being released
-        int rc = Using(pin.Access, () => pin.Access.Driver.Unpin(pin.PinId));
+        int rc = Using(pin.Access, () => Driver(pin.Access).Unpin(pin.PinId));
         return new StepResult(rc);
     }
 
@@ -500,7 +518,7 @@ public sealed class World
             RwContext.SameMm => area!.Pages.Region.Owner.Exited ? Control.Task : area.Pages.Region.Owner.Task,
             _ => OtherThan(area!.Pages.Region.Owner),
         };
-        int rc = RunningAs(actor, () => Using(access, () => access.Driver.Rw(iova, buffer, flags)));
+        int rc = RunningAs(actor, () => Using(access, () => Driver(access).Rw(iova, buffer, flags)));
         LastRwData = buffer;
         return new StepResult(rc, Note: $"{length} bytes at {iova:x}");
     }
@@ -561,27 +579,73 @@ public sealed class World
     {
         RunAs(Control.Task);
         foreach (var a in Accesses.ToArray())
-            a.Driver.Close();
+            Driver(a).Close();
         Accesses.Clear();
         Pins.Clear();
         foreach (var d in Domains.ToArray())
         {
-            d.Iopt.Ioas.iopt_table_remove_domain(d.Domain);
+            Ioas(d.Iopt).iopt_table_remove_domain(d.Domain);
             d.Domain.Free();
         }
         Domains.Clear();
         foreach (var i in Iopts)
-            i.Ioas.iopt_unmap_all(out _);
+            Ioas(i).iopt_unmap_all(out _);
         Areas.Clear();
         foreach (var p in PagesList.Where(p => p.CreatorReferenceHeld))
         {
             p.CreatorReferenceHeld = false;
-            IoctlIoas().iopt_put_pages(p.Pages);
+            IoctlIoas().iopt_put_pages(PagesOf(p));
         }
         foreach (var i in Iopts)
-            i.Ioas.iopt_destroy_table();
+            Ioas(i).iopt_destroy_table();
         foreach (var p in Processes.Skip(1).Where(p => !p.Exited))
             Kernel.ExitProcess(p.Task);
         RunAs(Control.Task);
     }
+
+    // ---- observation -------------------------------------------------------------------------
+
+    IReadOnlyList<ProcessHandle> IObservation.Processes => Processes;
+    IReadOnlyList<RegionHandle> IObservation.Regions => Regions;
+    IReadOnlyList<PagesHandle> IObservation.PagesList => PagesList;
+    IReadOnlyList<IoptHandle> IObservation.Iopts => Iopts;
+    IReadOnlyList<AreaHandle> IObservation.Areas => Areas;
+    IReadOnlyList<DomainHandle> IObservation.Domains => Domains;
+    IReadOnlyList<AccessHandle> IObservation.Accesses => Accesses;
+    IReadOnlyList<PinHandle> IObservation.Pins => Pins;
+
+    public PagesState Pages(int pagesId)
+    {
+        var p = pagesOf[pagesId];
+        return new PagesState(Kernel.Allocator.IsLive(p), p.npages, p.npinned, p.last_npinned, p.mutex.IsLocked, p.uptr,
+            p.writable, p.account_mode, p.kref.Value);
+    }
+
+    public IReadOnlyList<XaEntryState> PinnedPfns(int pagesId) =>
+        pagesOf[pagesId].pinned_pfns.Entries
+            .Select(e => new XaEntryState(e.Index, e.Entry is XaValue v ? v.Value : null, e.Entry.ToString() ?? ""))
+            .ToArray();
+
+    public IReadOnlyList<NodeRange> AccessNodes(int pagesId) => Ranges(pagesOf[pagesId].access_itree);
+
+    public IReadOnlyList<NodeRange> DomainNodes(int pagesId) => Ranges(pagesOf[pagesId].domains_itree);
+
+    private static NodeRange[] Ranges(rb_root_cached root) => root.Nodes.Select(n => new NodeRange(n.start, n.last)).ToArray();
+
+    public IoptState Iopt(int ioptId)
+    {
+        var ioas = ioasOf[ioptId];
+        var areas = new List<AreaState>();
+        foreach (var a in ioas.Areas())
+        {
+            if (a.pages is null)
+                continue;
+            areas.Add(new AreaState(a.node.start, a.node.last, a.pages_node.start, a.pages_node.last, a.page_offset, a.iommu_prot,
+                pagesIdOf.GetValueOrDefault(a.pages, -1)));
+        }
+        return new IoptState(areas, ioas.iopt.iova_alignment, ioas.iopt.disable_large_pages);
+    }
+
+    public IReadOnlyList<iommu_domain> StoredDomains(int ioptId) =>
+        ioasOf[ioptId].iopt.domains.Entries.Select(e => e.Entry).OfType<iommu_domain>().ToArray();
 }

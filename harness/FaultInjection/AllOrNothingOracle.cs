@@ -13,14 +13,14 @@ namespace Iommufd.Harness.FaultInjection;
 /// </summary>
 public sealed class AllOrNothingOracle(IOracle inner) : IOracle
 {
-    private World? world;
+    private IObservation? world;
     private StateSnapshot? before;
 
     /// <summary>Operations whose failure must leave the state unchanged.</summary>
     public static bool IsAllOrNothing(Op op) =>
         op is MapArea or CopyArea or AttachDomain or AccessPin;
 
-    public void Attach(World w)
+    public void Attach(IObservation w)
     {
         world = w;
         inner.Attach(w);

@@ -13,14 +13,14 @@ namespace Iommufd.Harness.FaultInjection;
 /// </summary>
 public sealed class DestroyNeverFailsOracle(IOracle inner) : IOracle
 {
-    private World? world;
+    private IObservation? world;
     private int injectedBefore;
 
     /// <summary>Operations that only destroy: pages.c's destroy paths run under them.</summary>
     public static bool IsDestroy(Op op) =>
         op is UnmapArea or DetachDomain or AccessUnpin or DestroyAccess or PutPages;
 
-    public void Attach(World w)
+    public void Attach(IObservation w)
     {
         world = w;
         inner.Attach(w);

@@ -17,7 +17,7 @@ public sealed class StateSnapshot
 
     public IReadOnlyList<string> Lines { get; }
 
-    public static StateSnapshot Take(World world)
+    public static StateSnapshot Take(IObservation world)
     {
         var lines = new List<string>();
         foreach (var d in world.Domains)
@@ -25,14 +25,14 @@ public sealed class StateSnapshot
                 lines.Add($"domain {d.Domain.Name}: {m}");
         foreach (var p in world.PagesList)
         {
-            var pages = p.Pages;
-            lines.Add($"pages {p.Id}: npinned {pages.npinned} last_npinned {pages.last_npinned}");
-            foreach (var (index, entry) in pages.pinned_pfns.Entries)
-                lines.Add($"pages {p.Id}: xa[{index}] = {entry}");
-            foreach (var n in pages.access_itree.Nodes)
-                lines.Add($"pages {p.Id}: access [{n.start}, {n.last}]");
-            foreach (var n in pages.domains_itree.Nodes)
-                lines.Add($"pages {p.Id}: domain area [{n.start}, {n.last}]");
+            var pages = world.Pages(p.Id);
+            lines.Add($"pages {p.Id}: npinned {pages.NPinned} last_npinned {pages.LastNPinned}");
+            foreach (var entry in world.PinnedPfns(p.Id))
+                lines.Add($"pages {p.Id}: xa[{entry.Index}] = {entry}");
+            foreach (var n in world.AccessNodes(p.Id))
+                lines.Add($"pages {p.Id}: access [{n.Start}, {n.Last}]");
+            foreach (var n in world.DomainNodes(p.Id))
+                lines.Add($"pages {p.Id}: domain area [{n.Start}, {n.Last}]");
         }
         foreach (var pin in world.Kernel.Phys.PinnedFrames())
             lines.Add($"frame {pin.Pfn:x}: pins {pin.PinCount}");

@@ -11,7 +11,7 @@ namespace Iommufd.Harness.Oracle;
 /// </summary>
 public interface IOracle
 {
-    void Attach(World world);
+    void Attach(IObservation world);
     IReadOnlyList<Violation> AfterStep(int step, Op op, StepResult result);
     IReadOnlyList<Violation> AfterTeardown();
 }
@@ -19,7 +19,7 @@ public interface IOracle
 /// <summary>An oracle that checks nothing (benchmarks measure the harness without it).</summary>
 public sealed class NullOracle : IOracle
 {
-    public void Attach(World world) { }
+    public void Attach(IObservation world) { }
     public IReadOnlyList<Violation> AfterStep(int step, Op op, StepResult result) => [];
     public IReadOnlyList<Violation> AfterTeardown() => [];
 }

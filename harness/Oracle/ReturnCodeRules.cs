@@ -20,7 +20,7 @@ namespace Iommufd.Harness.Oracle;
 /// too. The rules follow model/Callers/NOTES.md and pages.c; they are a little generous where the
 /// order of the kernel's checks decides between two errors that both have causes.
 /// </summary>
-public sealed class ReturnCodeRules(FakeKernel kernel, Func<iopt_pages, PagesSpec?> specOf)
+public sealed class ReturnCodeRules(FakeKernel kernel, Func<int, PagesSpec?> specOf)
 {
     public const int EPERM = 1, ENOENT = 2, ENOMEM = 12, EFAULT = 14, EBUSY = 16, EEXIST = 17, EINVAL = 22,
         ENOSPC = 28, EOVERFLOW = 75, EADDRINUSE = 98;
@@ -138,7 +138,7 @@ public sealed class ReturnCodeRules(FakeKernel kernel, Func<iopt_pages, PagesSpe
     {
         var iopt = Picking.Pick(before.Iopts, o.Iopt);
         var pages = Picking.Pick(before.PagesWithReference, o.Pages);
-        if (iopt is null || pages is null || specOf(pages.Pages) is not { } spec)
+        if (iopt is null || pages is null || specOf(pages.Id) is not { } spec)
             return;
         var (startByte, length) = Picking.MapSlice(pages, o.StartByte, o.Length);
         MapLike(before.View(iopt), spec, startByte, length, o.Iova, o.Write, allowed);
@@ -148,7 +148,7 @@ public sealed class ReturnCodeRules(FakeKernel kernel, Func<iopt_pages, PagesSpe
     {
         var src = Picking.Pick(before.Areas, o.Area);
         var dst = Picking.Pick(before.Iopts, o.DstIopt);
-        if (src is null || dst is null || specOf(src.Pages.Pages) is not { } spec)
+        if (src is null || dst is null || specOf(src.Pages.Id) is not { } spec)
             return;
         var (pieces, covered) = Snapshot.Walk(before.View(src.Iopt), src.Iova, src.LastIova);
         allowed.Cause(!covered, "the source range is not covered by areas", true, ENOENT);

@@ -1,7 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0-only
 using Iommufd.Harness.Execution;
 using Iommufd.Model.Kernel;
-using Iommufd.Model.Port;
 
 namespace Iommufd.Harness.Oracle;
 
@@ -31,28 +30,26 @@ public sealed class Snapshot
 
     public IoptView View(IoptHandle iopt) => Views[iopt];
 
-    public static Snapshot Take(World world, IEnumerable<DomainLedger> ledgers, Func<iopt_pages, long> pagesId)
+    public static Snapshot Take(IObservation world, IEnumerable<DomainLedger> ledgers)
     {
         var views = new Dictionary<IoptHandle, IoptView>();
         var stamp = new List<long>();
         foreach (var iopt in world.Iopts)
         {
-            var areas = new List<AreaView>();
-            foreach (var a in iopt.Ioas.Areas())
+            var state = world.Iopt(iopt.Id);
+            var areas = new List<AreaView>(state.Areas.Count);
+            foreach (var a in state.Areas)
             {
-                if (a.pages is null)
-                    continue;
-                areas.Add(new AreaView(iopt, a.pages, a.node.start, a.node.last, a.pages_node.start, a.pages_node.last,
-                    a.page_offset, a.iommu_prot));
-                stamp.Add((long)a.node.start);
-                stamp.Add((long)a.node.last);
-                stamp.Add((long)a.pages_node.start);
-                stamp.Add(pagesId(a.pages));
+                areas.Add(new AreaView(iopt, a.PagesId, a.Iova, a.LastIova, a.FirstIndex, a.LastIndex, a.PageOffset, a.Prot));
+                stamp.Add((long)a.Iova);
+                stamp.Add((long)a.LastIova);
+                stamp.Add((long)a.FirstIndex);
+                stamp.Add(a.PagesId);
             }
             var attached = world.Domains.Where(d => d.Iopt == iopt).ToList();
             int domains = attached.Count;
             var reserved = attached.SelectMany(d => IoptView.ReservedBy(d.Kind)).ToArray();
-            views[iopt] = new IoptView(areas, iopt.Ioas.iopt.iova_alignment, iopt.Ioas.iopt.disable_large_pages, domains, reserved);
+            views[iopt] = new IoptView(areas, state.IovaAlignment, state.DisableLargePages, domains, reserved);
             stamp.Add(iopt.Id);
             stamp.Add(domains);
         }

@@ -39,10 +39,10 @@ public sealed class SpecOracle : IOracle
     private const ulong PageSize = KernelApi.PAGE_SIZE;
     private const int MaxPerInvariant = 4;
 
-    private World world = null!;
+    private IObservation world = null!;
     private FakeKernel kernel = null!;
     private ReturnCodeRules rules = null!;
-    private readonly Dictionary<iopt_pages, PagesSpec> specs = new(ReferenceEqualityComparer.Instance);
+    private readonly Dictionary<int, PagesSpec> specs = [];
     private readonly List<PagesSpec> specList = [];
     private readonly Dictionary<iommu_domain, DomainLedger> ledgers = new(ReferenceEqualityComparer.Instance);
     private readonly ShadowMemory shadow = new();
@@ -60,7 +60,7 @@ public sealed class SpecOracle : IOracle
     /// crashed (the runner reports the crash; the cause is here).</summary>
     public IReadOnlyList<Violation> Reported => [.. reported, .. pending];
 
-    public void Attach(World w)
+    public void Attach(IObservation w)
     {
         world = w;
         kernel = w.Kernel;
@@ -68,7 +68,7 @@ public sealed class SpecOracle : IOracle
         kernel.Checks.Fired += OnCheckFired;
         kernel.Phys.Unpinned += OnUnpinned;
         kernel.Phys.Migrated += e => shadow.Migrate(e.OldPfn, e.NewPfn);
-        before = Snapshot.Take(world, ledgers.Values, PagesId);
+        before = Snapshot.Take(world, ledgers.Values);
     }
 
     // ---- events --------------------------------------------------------------------------------
@@ -100,14 +100,11 @@ public sealed class SpecOracle : IOracle
         foreach (var d in world.Domains)
             Ledger(d.Domain);
         foreach (var iopt in world.Iopts)
-            foreach (var (_, entry) in iopt.Ioas.iopt.domains.Entries)
-                if (entry is iommu_domain d)
-                    Ledger(d);
+            foreach (var d in world.StoredDomains(iopt.Id))
+                Ledger(d);
         foreach (var ledger in ledgers.Values)
             pairing.AddRange(ledger.Consume());
     }
-
-    private long PagesId(iopt_pages p) => specs.TryGetValue(p, out var s) ? s.Id : -2;
 
     private DomainLedger Ledger(iommu_domain d)
     {
@@ -130,7 +127,7 @@ public sealed class SpecOracle : IOracle
 
         bool newPages = RegisterPages(op, found);
         RefreshLedgers();
-        var after = Snapshot.Take(world, ledgers.Values, PagesId);
+        var after = Snapshot.Take(world, ledgers.Values);
         bool changed = newPages || !after.SameStamp(before);
         if (changed)
             UpdateHolds(after, found);
@@ -163,28 +160,29 @@ public sealed class SpecOracle : IOracle
         bool any = false;
         foreach (var h in world.PagesList)
         {
-            if (specs.ContainsKey(h.Pages))
+            if (specs.ContainsKey(h.Id))
                 continue;
+            var state = world.Pages(h.Id);
             var creator = h.Region.Owner.Task;
             byte mode = creator.CapIpcLock ? IoptPagesAccount.IOPT_PAGES_ACCOUNT_NONE : IoptPagesAccount.IOPT_PAGES_ACCOUNT_USER;
             if (op is CreatePages { AccountMode: IoptPagesAccount.IOPT_PAGES_ACCOUNT_MM } && mode == IoptPagesAccount.IOPT_PAGES_ACCOUNT_USER)
                 mode = IoptPagesAccount.IOPT_PAGES_ACCOUNT_MM;
-            bool writable = op is CreatePages c ? c.Writable : h.Pages.writable;
-            var spec = new PagesSpec(h.Id, h.Pages, h, creator, mode, writable);
-            specs[h.Pages] = spec;
+            bool writable = op is CreatePages c ? c.Writable : state.Writable;
+            var spec = new PagesSpec(world, h, creator, mode, writable);
+            specs[h.Id] = spec;
             specList.Add(spec);
             any = true;
-            if (h.Pages.account_mode != mode)
-                found.Add(new Violation("f", step, $"pages#{h.Id} has account mode {h.Pages.account_mode}, expected {mode}", spec.ToString()));
-            if (h.Pages.npages != spec.NPages || h.Pages.uptr != spec.Uptr || h.Pages.writable != spec.Writable)
+            if (state.AccountMode != mode)
+                found.Add(new Violation("f", step, $"pages#{h.Id} has account mode {state.AccountMode}, expected {mode}", spec.ToString()));
+            if (state.NPages != spec.NPages || state.Uptr != spec.Uptr || state.Writable != spec.Writable)
                 found.Add(new Violation("b", step,
-                    $"pages#{h.Id} covers {h.Pages.npages} pages at {h.Pages.uptr:x} (writable {h.Pages.writable}), " +
+                    $"pages#{h.Id} covers {state.NPages} pages at {state.Uptr:x} (writable {state.Writable}), " +
                     $"expected {spec.NPages} at {spec.Uptr:x} (writable {spec.Writable})"));
         }
         return any;
     }
 
-    private bool IsLive(PagesSpec s) => kernel.Allocator.IsLive(s.Pages);
+    private static bool IsLive(PagesSpec s) => s.State.Live;
 
     /// <summary>Recomputes which indexes are held (areas of io_pagetables with a domain, access
     /// pins) and records the frame of every newly held index as the user memory maps it now.</summary>
@@ -268,11 +266,12 @@ public sealed class SpecOracle : IOracle
     {
         foreach (var s in specList)
         {
-            if (!IsLive(s) || s.Pages.mutex.IsLocked)
+            var state = s.State;
+            if (!state.Live || state.MutexHeld)
                 continue;
-            if (s.Pages.npinned != s.Pages.last_npinned)
+            if (state.NPinned != state.LastNPinned)
                 found.Add(new Violation("a", step,
-                    $"pages#{s.Id}: npinned {s.Pages.npinned} != last_npinned {s.Pages.last_npinned} with the mutex free", s.ToString()));
+                    $"pages#{s.Id}: npinned {state.NPinned} != last_npinned {state.LastNPinned} with the mutex free", s.ToString()));
         }
     }
 
@@ -284,15 +283,16 @@ public sealed class SpecOracle : IOracle
         long total = 0;
         foreach (var s in specList)
         {
-            if (!IsLive(s))
+            var state = s.State;
+            if (!state.Live)
             {
                 if (s.Held.Count != 0)
                     found.Add(new Violation("b", step, $"pages#{s.Id} was freed while indexes {s.Held} are held", s.ToString()));
                 continue;
             }
-            if (s.Pages.npinned != s.Held.Count)
+            if (state.NPinned != s.Held.Count)
                 found.Add(new Violation("b", step,
-                    $"pages#{s.Id}: npinned {s.Pages.npinned}, but {s.Held.Count} indexes are held ({s.Held})", s.ToString()));
+                    $"pages#{s.Id}: npinned {state.NPinned}, but {s.Held.Count} indexes are held ({s.Held})", s.ToString()));
             foreach (ulong pfn in s.Frames.Values)
             {
                 expected[pfn] = expected.GetValueOrDefault(pfn) + 1;
@@ -431,16 +431,17 @@ public sealed class SpecOracle : IOracle
         {
             if (!IsLive(s))
                 continue;
-            var entries = s.Pages.pinned_pfns.Entries;
+            var entries = world.PinnedPfns(s.Id);
             string? problem = null;
-            foreach (var (index, entry) in entries)
+            foreach (var entry in entries)
             {
+                ulong index = entry.Index;
                 if (!s.AccessHeld.Contains(index))
                     problem = $"index {index} has entry {entry} but no access holds it";
-                else if (entry is not XaValue v)
+                else if (entry.Value is not ulong v)
                     problem = $"index {index} holds {entry}, not a PFN value";
-                else if (s.Frames.TryGetValue(index, out ulong pfn) && v.Value != pfn)
-                    problem = $"index {index} holds pfn {v.Value:x}, expected {pfn:x}";
+                else if (s.Frames.TryGetValue(index, out ulong pfn) && v != pfn)
+                    problem = $"index {index} holds pfn {v:x}, expected {pfn:x}";
                 if (problem is not null)
                     break;
             }
@@ -654,12 +655,15 @@ public sealed class SpecOracle : IOracle
             J($"allocation leaked: {a.What} from {a.Site} ({a.Bytes} bytes)");
         foreach (var s in specList)
         {
-            if (IsLive(s))
-                J($"pages#{s.Id} was never freed (kref {s.Pages.kref.Value})", s.ToString());
-            if (s.Pages.pinned_pfns.Count != 0)
-                J($"pages#{s.Id} pinned_pfns still has {s.Pages.pinned_pfns.Count} entries");
-            if (!s.Pages.access_itree.IsEmpty || !s.Pages.domains_itree.IsEmpty)
-                J($"pages#{s.Id} trees not empty: access_itree {s.Pages.access_itree.Count}, domains_itree {s.Pages.domains_itree.Count}");
+            var state = s.State;
+            if (state.Live)
+                J($"pages#{s.Id} was never freed (kref {state.Kref})", s.ToString());
+            int entries = world.PinnedPfns(s.Id).Count;
+            if (entries != 0)
+                J($"pages#{s.Id} pinned_pfns still has {entries} entries");
+            int accesses = world.AccessNodes(s.Id).Count, domains = world.DomainNodes(s.Id).Count;
+            if (accesses != 0 || domains != 0)
+                J($"pages#{s.Id} trees not empty: access_itree {accesses}, domains_itree {domains}");
         }
         foreach (var ledger in ledgers.Values)
             if (!ledger.Domain.IsEmpty)

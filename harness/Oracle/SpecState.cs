@@ -1,7 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0-only
 using Iommufd.Harness.Execution;
 using Iommufd.Model.Kernel;
-using Iommufd.Model.Port;
 
 using Iommufd.Harness.Generation;
 using Iommufd.Model.Selftest;
@@ -9,11 +8,12 @@ using Iommufd.Model.Selftest;
 namespace Iommufd.Harness.Oracle;
 
 /// <summary>
-/// One area as the oracle sees it: its IOVA range, the pages it maps, the page indexes of those
+/// One area as the oracle sees it: its IOVA range, the pages it maps (the id of the PagesHandle
+/// that made them, -1 if none did), the page indexes of those
 /// pages it covers, the byte offset into its first page and its IOMMU protection. Read from the
 /// callers' area tree (the layout of areas is the callers' business, an input to pages.c).
 /// </summary>
-public sealed record AreaView(IoptHandle Iopt, iopt_pages Pages, ulong Iova, ulong LastIova, ulong FirstIndex,
+public sealed record AreaView(IoptHandle Iopt, int Pages, ulong Iova, ulong LastIova, ulong FirstIndex,
     ulong LastIndex, uint PageOffset, int Prot)
 {
     public const ulong PageSize = KernelApi.PAGE_SIZE;
@@ -57,10 +57,10 @@ public sealed record IoptView(IReadOnlyList<AreaView> Areas, ulong Alignment, bo
 /// </summary>
 public sealed class PagesSpec
 {
-    public PagesSpec(int id, iopt_pages pages, PagesHandle handle, task_struct creator, byte mode, bool writable)
+    public PagesSpec(IObservation world, PagesHandle handle, task_struct creator, byte mode, bool writable)
     {
-        Id = id;
-        Pages = pages;
+        Id = handle.Id;
+        this.world = world;
         Handle = handle;
         Uptr = handle.Uptr & ~(AreaView.PageSize - 1);
         NPages = (handle.Length + (handle.Uptr - Uptr) + AreaView.PageSize - 1) / AreaView.PageSize;
@@ -71,9 +71,13 @@ public sealed class PagesSpec
         Writable = writable;
     }
 
+    private readonly IObservation world;
+
+    /// <summary>The id of the PagesHandle (and of the iopt_pages it made).</summary>
     public int Id { get; }
-    public iopt_pages Pages { get; }
     public PagesHandle Handle { get; }
+    /// <summary>The iopt_pages as it is now.</summary>
+    public PagesState State => world.Pages(Id);
     /// <summary>The page-aligned user address of index 0.</summary>
     public ulong Uptr { get; }
     public ulong NPages { get; }
@@ -98,9 +102,12 @@ public sealed class PagesSpec
     /// else what the user address maps to (null for a hole or an exited process).</summary>
     public ulong? FrameOf(ulong index) => Frames.TryGetValue(index, out ulong pfn) ? pfn : Mm.Space.Translate(VaOf(index));
 
-    public override string ToString() =>
-        $"pages#{Id} (uptr {Uptr:x}, {NPages} pages, mode {Mode}{(Writable ? ", writable" : "")}): " +
-        $"npinned {Pages.npinned}, last_npinned {Pages.last_npinned}, held {Held} ({Held.Count}), access {AccessHeld}";
+    public override string ToString()
+    {
+        var state = State;
+        return $"pages#{Id} (uptr {Uptr:x}, {NPages} pages, mode {Mode}{(Writable ? ", writable" : "")}): " +
+               $"npinned {state.NPinned}, last_npinned {state.LastNPinned}, held {Held} ({Held.Count}), access {AccessHeld}";
+    }
 }
 
 /// <summary>An immutable sorted list of disjoint inclusive ranges with O(log n) lookups, built

@@ -32,7 +32,7 @@ public class Finding0002Tests
     {
         var (w, create, map) = Run([], 0x10_0000_0002UL);
         Assert.Equal(0, create.Rc);
-        Assert.Equal(0UL, w.PagesList.Single().Pages.npages);
+        Assert.Equal(0UL, w.Pages(w.PagesList.Single().Id).NPages);
         Assert.Equal(-KernelApi.EOVERFLOW, map.Rc);
         Assert.Contains(w.Kernel.Checks.Violations, v => v.Kind == CheckKind.Warn && v.Function == "iopt_insert_area");
     }
@@ -42,7 +42,7 @@ public class Finding0002Tests
     {
         var (w, create, _) = Run([], 0x10_0000_0001UL);
         Assert.Equal(0, create.Rc);
-        Assert.Equal(Length / KernelApi.PAGE_SIZE + 1, w.PagesList.Single().Pages.npages);
+        Assert.Equal(Length / KernelApi.PAGE_SIZE + 1, w.Pages(w.PagesList.Single().Id).NPages);
     }
 
     [Fact]

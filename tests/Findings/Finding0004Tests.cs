@@ -34,12 +34,12 @@ public class Finding0004Tests
         var world = new World(new Iommufd.Faults.FaultInjector(new Iommufd.Faults.NoFaults()));
         var results = Reproducer().Ops.Select(world.Apply).ToArray();
         Assert.All(results.Take(8), r => Assert.Equal(0, r.Rc));
-        var pages = world.PagesList.Single().Pages;
+        int pages = world.PagesList.Single().Id;
         // After the detach nothing is pinned, but the accounting still counts the two pages.
-        Assert.Equal(0UL, pages.npinned);
+        Assert.Equal(0UL, world.Pages(pages).NPinned);
         Assert.Equal(-KernelApi.EFAULT, results[8].Rc);
         Assert.Contains(world.Kernel.Checks.Violations, v => v.Kind == CheckKind.Warn && v.Function == "pfn_reader_destroy");
-        Assert.Equal(2UL, pages.last_npinned);
+        Assert.Equal(2UL, world.Pages(pages).LastNPinned);
     }
 
     [Fact]

@@ -78,7 +78,7 @@ public class ExplorationRegressionTests
         foreach (var op in ops)
             w.Apply(op);
         Assert.Single(w.Areas);
-        Assert.Single(w.Iopts[0].Ioas.Areas());
+        Assert.Single(w.Iopt(w.Iopts[0].Id).Areas);
     }
 
     [Fact]

@@ -13,7 +13,7 @@ internal sealed class SyntheticOracle(int threshold) : IOracle
     public int Threshold { get; } = threshold;
     private int seen;
 
-    public void Attach(World world) { }
+    public void Attach(IObservation world) { }
 
     public IReadOnlyList<Violation> AfterStep(int step, Op op, StepResult result)
     {

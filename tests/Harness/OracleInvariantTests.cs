@@ -134,10 +134,10 @@ public class OracleInvariantTests
     {
         var d = Setup(8);
         d.Clean(new MapArea(0, 0, 0, 8 * Page, null, true), new CreateAccess(0));
-        d.World.PagesList[0].Pages.pinned_pfns.TestHooks.RewriteValue = (index, pfn) => pfn + 1;
+        d.World.PortPagesOf(d.World.PagesList[0]).pinned_pfns.TestHooks.RewriteValue = (index, pfn) => pfn + 1;
         var found = d.Apply(new AccessPin(0, 0, 2 * Page, 3 * Page, false));
         AssertFirst("e", 5, found);
-        Assert.Equal(3, d.World.PagesList[0].Pages.pinned_pfns.Entries.Count);
+        Assert.Equal(3, d.World.PinnedPfns(d.World.PagesList[0].Id).Count);
     }
 
     [Fact]
@@ -170,7 +170,7 @@ public class OracleInvariantTests
         var d = Setup(8);
         d.Clean(new MapArea(0, 0, 0, 8 * Page, null, true), new CreateAccess(0),
             new AccessPin(0, 0, 0, 2 * Page, false));
-        d.World.PagesList[0].Pages.pinned_pfns.TestHooks.RewriteValue = (index, pfn) => pfn + 1;
+        d.World.PortPagesOf(d.World.PagesList[0]).pinned_pfns.TestHooks.RewriteValue = (index, pfn) => pfn + 1;
         var found = d.Apply(new AccessPin(0, 0, Page, 2 * Page, false));
         Assert.Contains(found, v => v.Invariant == "e");
         var again = d.Apply(new AccessPin(0, 0, Page, 2 * Page, false));

@@ -25,7 +25,7 @@ public sealed class RetentionTests
     {
         private readonly SpecOracle inner = new();
 
-        public void Attach(World world)
+        public void Attach(IObservation world)
         {
             lock (watched)
             {
