@@ -26,7 +26,7 @@ public sealed record StepResult(int Rc, bool Skipped = false, string Note = "")
 /// creates its pages; rw runs in the context the operation names). Nothing is static, nothing is
 /// random: the same operations on the same plan give the same run.
 /// </summary>
-public sealed class World : IObservation
+public sealed class World : IWorld
 {
     public const ulong PAGE_SIZE = KernelApi.PAGE_SIZE;
     private const ulong UserBase = 0x10_0000_0000UL;
@@ -35,11 +35,19 @@ public sealed class World : IObservation
     private readonly Dictionary<int, ulong> nextVa = [];
     private int nextId;
 
+    /// <summary>A world on the C# port (what most tests want).</summary>
     public World(IFaultInjector faults, IEnumerable<string>? patches = null, Func<Checks, IExecutionContext>? exec = null)
+        : this(new FakeKernel(faults, exec, patches), kernel => new Pages(kernel))
     {
-        Faults = faults;
-        Kernel = new FakeKernel(faults, exec, patches);
-        Port = new Pages(Kernel);
+    }
+
+    /// <summary>A world on <paramref name="kernel"/>, whose operations drive the pages.c that
+    /// <paramref name="bind"/> gives for it (the port, or the kernel's own C).</summary>
+    public World(FakeKernel kernel, Func<FakeKernel, IPagesC> bind)
+    {
+        Faults = kernel.Faults;
+        Kernel = kernel;
+        Code = bind(kernel);
         var p0 = Kernel.CreateProcess("p0", memlockLimit: 1UL << 30);
         Processes.Add(new ProcessHandle(0, p0));
         Kernel.SetCurrent(p0);
@@ -48,7 +56,8 @@ public sealed class World : IObservation
     }
 
     public FakeKernel Kernel { get; }
-    public Pages Port { get; }
+    /// <summary>The pages.c the callers drive.</summary>
+    public IPagesC Code { get; }
     public IFaultInjector Faults { get; }
     public task_struct Kthread { get; }
 
@@ -248,7 +257,7 @@ public sealed class World : IObservation
         if (region is null || region.Owner.Exited)
             return StepResult.Skip;
         var (uptr, length) = PagesRange(region, o.Offset, o.Length, o.RawUptr);
-        var pages = RunningAs(region.Owner.Task, () => Port.iopt_alloc_pages(uptr, length, o.Writable));
+        var pages = RunningAs(region.Owner.Task, () => Code.iopt_alloc_pages(uptr, length, o.Writable));
         if (KernelApi.IS_ERR(pages))
             return new StepResult(KernelApi.PTR_ERR(pages));
         // The ioctl layer switches to MM accounting when the context asks for it.
@@ -274,12 +283,12 @@ public sealed class World : IObservation
 
     private IoPagetable? spareIoas;
     /// <summary>An IOAS used only to reach the callers' helpers that need none in particular.</summary>
-    private IoPagetable IoctlIoas() => spareIoas ??= new IoPagetable(Kernel, Port);
+    private IoPagetable IoctlIoas() => spareIoas ??= new IoPagetable(Kernel, Code);
 
     private StepResult DoCreateIopt()
     {
         var h = new IoptHandle(NewId());
-        ioasOf[h.Id] = new IoPagetable(Kernel, Port);
+        ioasOf[h.Id] = new IoPagetable(Kernel, Code);
         Iopts.Add(h);
         return new StepResult(0, Note: $"iopt {h.Id}");
     }

@@ -9,30 +9,13 @@ public sealed record ShrinkResult(Scenario Scenario, Violation Violation, int Ru
 
 /// <summary>
 /// Greedy, deterministic shrinking of a failing scenario. A candidate is kept when running it
-/// breaks the same invariant as the original (see <see cref="SameFailure"/>). Passes, repeated until none makes
+/// shows the same failure as the original (<see cref="Violation.SameFailure"/>). Passes, repeated until none makes
 /// progress or the run budget is spent: cut everything after the failing step; remove chunks of
 /// operations (halves down to single operations); simplify single operations (smaller handles,
 /// lengths, offsets, segment page counts; see <see cref="ScenarioShrinks.Simplify"/>).
 /// </summary>
 public sealed class Shrinker(Func<Scenario, Violation?> run, int budget = 2000)
 {
-    /// <summary>
-    /// Whether <paramref name="candidate"/> is the same failure as <paramref name="original"/>:
-    /// the same invariant letter and, for the catch-all kinds ("h": a WARN, lockdep or misuse
-    /// report; "crash": an exception), the same head of the message (the text before its first
-    /// ':', e.g. the check kind and function, or the exception type), so that shrinking does not
-    /// slide from one WARN to an unrelated one.
-    /// </summary>
-    public static bool SameFailure(Violation original, Violation candidate) =>
-        original.Invariant == candidate.Invariant &&
-        (original.Invariant is not ("h" or "crash") || Head(original.Message) == Head(candidate.Message));
-
-    private static string Head(string message)
-    {
-        int colon = message.IndexOf(':', StringComparison.Ordinal);
-        return colon < 0 ? message : message[..colon];
-    }
-
     public ShrinkResult Shrink(Scenario failing, Violation violation)
     {
         var state = new State(run, budget, failing, violation);
@@ -99,7 +82,7 @@ public sealed class Shrinker(Func<Scenario, Violation?> run, int budget = 2000)
         {
             Runs++;
             var v = run(candidate);
-            if (v is null || !SameFailure(original, v))
+            if (v is null || !original.SameFailure(v))
                 return false;
             Best = candidate;
             BestViolation = v;

@@ -126,13 +126,4 @@ public static class InterleaveRunner
     /// <summary>The strategy a schedule came from (a replay names the strategy that recorded it).</summary>
     public static string StrategyName(ISchedulingStrategy s) => s is ReplayStrategy r ? r.RecordedBy : s.Name;
 
-    /// <summary>Whether two violations are the same failure: the same kind and the same head of
-    /// the message (the text before its first ':', e.g. the check kind and function).</summary>
-    public static bool SameFailure(Violation a, Violation b) => a.Invariant == b.Invariant && Head(a.Message) == Head(b.Message);
-
-    private static string Head(string message)
-    {
-        int colon = message.IndexOf(':', StringComparison.Ordinal);
-        return colon < 0 ? message : message[..colon];
-    }
 }

@@ -11,7 +11,7 @@ public sealed record InterleaveShrinkResult(ConcurrentScenario Scenario, IReadOn
 /// <summary>
 /// Greedy, deterministic shrinking of a failing concurrent scenario: drop a whole thread, then
 /// single operations of the threads, then single setup operations, repeated until nothing more
-/// goes. A candidate is kept when it shows the same failure (<see cref="InterleaveRunner.SameFailure"/>):
+/// goes. A candidate is kept when it shows the same failure (<see cref="Violation.SameFailure"/>):
 /// first under a replay of the current schedule (the prefix it still fits), otherwise under a
 /// fresh search of up to <paramref name="searchSchedules"/> schedules of the original strategy.
 /// </summary>
@@ -48,14 +48,14 @@ public sealed class InterleaveShrinker(StrategySpec strategy, ulong seed, int bu
         replay.PrepareNextIteration();
         runs++;
         var report = InterleaveRunner.Run(candidate, replay, stepBudget, strictReplay: false);
-        if (report.Violation is { } v && InterleaveRunner.SameFailure(original, v))
+        if (report.Violation is { } v && original.SameFailure(v))
             return report;
         var search = strategy.Create(SeedMix.Derive(seed, (ulong)runs));
         for (int i = 0; i < searchSchedules && runs < budget && !cancel.IsCancellationRequested && search.PrepareNextIteration(); i++)
         {
             runs++;
             report = InterleaveRunner.Run(candidate, search, stepBudget);
-            if (report.Violation is { } w && InterleaveRunner.SameFailure(original, w))
+            if (report.Violation is { } w && original.SameFailure(w))
                 return report;
         }
         return null;

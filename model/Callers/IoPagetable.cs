@@ -36,8 +36,9 @@ public sealed partial class IoPagetable : IoPagetableH
 
     /// <summary>Creates and initialises an empty io_pagetable (iopt_init_table).</summary>
     /// <param name="kernel">The simulated kernel.</param>
-    /// <param name="port">The pages.c port to call; a fresh one if null. Several IOASes may share it.</param>
-    public IoPagetable(FakeKernel kernel, Pages? port = null) : base(kernel)
+    /// <param name="port">The pages.c to call (the port, or the kernel's own C); a fresh port if null.
+    /// Several IOASes may share it.</param>
+    public IoPagetable(FakeKernel kernel, IPagesC? port = null) : base(kernel)
     {
         Port = port ?? new Pages(kernel);
         iopt = new io_pagetable();
@@ -48,8 +49,8 @@ public sealed partial class IoPagetable : IoPagetableH
     /// <summary>The io_pagetable this IOAS owns (the structure pages.c reads).</summary>
     public io_pagetable iopt { get; }
 
-    /// <summary>The pages.c port every operation calls.</summary>
-    public Pages Port { get; }
+    /// <summary>The pages.c every operation calls.</summary>
+    public IPagesC Port { get; }
 
     /// <summary>
     /// ictx-&gt;account_mode: IOPT_PAGES_ACCOUNT_USER by default; when set to

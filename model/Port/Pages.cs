@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0-only
 // The port of drivers/iommu/iommufd/pages.c (Linux v6.2), split into files that follow the
 // sections of pages.c. This file holds the class and the structures pages.c defines locally.
+using Iommufd.Model.Callers;
 using Iommufd.Model.Kernel;
 
 namespace Iommufd.Model.Port;
@@ -10,7 +11,7 @@ namespace Iommufd.Model.Port;
 /// functions are public, static ones internal (tests call them directly). The kernel services
 /// come from <see cref="KernelApi"/>; the io_pagetable.h inlines from <see cref="IoPagetableH"/>.
 /// </summary>
-public sealed partial class Pages(FakeKernel kernel) : IoPagetableH(kernel)
+public sealed partial class Pages(FakeKernel kernel) : IoPagetableH(kernel), IPagesC
 {
     /// <summary>#define BATCH_BACKUP_SIZE 32 (u64 entries).</summary>
     internal const int BATCH_BACKUP_SIZE = 32;

@@ -46,10 +46,15 @@ public class ExplorerTests
     public void The_shrinker_keeps_the_same_kind_of_failure()
     {
         var warn = new Violation("h", 3, "Warn in iopt_insert_area: WARN_ON");
-        Assert.True(Shrinker.SameFailure(warn, warn with { Step = 1 }));
-        Assert.False(Shrinker.SameFailure(warn, new Violation("h", 3, "FakeMisuse in unpin_user_page_range_dirty_lock: unpin")));
-        Assert.False(Shrinker.SameFailure(warn, new Violation("j", 3, "Warn in iopt_insert_area: WARN_ON")));
-        Assert.True(Shrinker.SameFailure(new Violation("b", 1, "npinned 3"), new Violation("b", 2, "npinned 4")));
+        Assert.True(warn.SameFailure(warn with { Step = 1 }));
+        Assert.False(warn.SameFailure(new Violation("h", 3, "FakeMisuse in unpin_user_page_range_dirty_lock: unpin")));
+        Assert.False(warn.SameFailure(new Violation("j", 3, "Warn in iopt_insert_area: WARN_ON")));
+        Assert.True(new Violation("b", 1, "npinned 3").SameFailure(new Violation("b", 2, "npinned 4")));
+        // The concurrency kinds are identified like the reports: by what and where.
+        var deadlock = new Violation("deadlock", 4, "Deadlock in hung_task: T1 waits for iopt_pages.mutex held by T2");
+        Assert.True(deadlock.SameFailure(deadlock with { Message = "Deadlock in hung_task: T2 waits for io_pagetable.iova_rwsem held by T1" }));
+        Assert.False(deadlock.SameFailure(new Violation("crash", 4, "KernelDeadlock: task would wait forever")));
+        Assert.Equal("h: Warn in iopt_insert_area", warn.Signature);
     }
 
     [Fact]

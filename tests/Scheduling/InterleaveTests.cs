@@ -220,14 +220,14 @@ public class InterleaveTests
         Assert.NotNull(report.Violation);
 
         var shrunk = new InterleaveShrinker(new StrategySpec("random"), 3).Shrink(s, report.ScheduleChoices, report.Violation!);
-        Assert.True(InterleaveRunner.SameFailure(report.Violation!, shrunk.Violation));
+        Assert.True(report.Violation!.SameFailure(shrunk.Violation));
         Assert.True(shrunk.Scenario.OperationCount < s.OperationCount);
         Assert.Single(shrunk.Scenario.Threads);
         Assert.Equal([ops[^1]], shrunk.Scenario.Threads[0]);
 
         var repro = new InterleaveReproducer(shrunk.Scenario, "random", shrunk.Schedule);
         var (first, text) = InterleaveExplorer.Replay(InterleaveReproducerCodec.Decode(InterleaveReproducerCodec.Encode(repro)));
-        Assert.True(InterleaveRunner.SameFailure(shrunk.Violation, first.Violation!));
+        Assert.True(shrunk.Violation.SameFailure(first.Violation!));
         Assert.Equal(text, InterleaveExplorer.Replay(repro).Text);
     }
 
