@@ -26,9 +26,8 @@ public class HarnessBenchmarks
     [GlobalSetup]
     public void Setup()
     {
-        var backend = Backends.Create();
-        workload = Workload.Scenarios(backend);
-        oracle = backend.Oracle(Oracle);
+        workload = Workload.Scenarios();
+        oracle = CliServices.Default.OracleWhen(Oracle);
     }
 
     /// <summary>Returns the number of failing sequences so the work cannot be optimised away.</summary>
@@ -43,21 +42,20 @@ public class HarnessBenchmarks
     }
 }
 
-/// <summary>The fixed workload, a pure function of the engine, the seed and the size.</summary>
+/// <summary>The fixed workload, a pure function of the seed and the size.</summary>
 public static class Workload
 {
     public const int Sequences = 32;
     public const ulong Seed = 1;
     public const int MaxSize = 100;
 
-    public static IReadOnlyList<Scenario> Scenarios(IExplorationBackend backend) => backend.Workload(Seed, Sequences, MaxSize);
+    public static IReadOnlyList<Scenario> Scenarios() => ScenarioGenerator.Workload(Seed, Sequences, MaxSize).ToArray();
 
     /// <summary>Operations the world performs (skipped ones excluded) when the workload runs
     /// once with or without the oracle: runs stop at their first violation, so this depends on it.</summary>
     public static long Operations(bool oracleOn)
     {
-        var backend = Backends.Create();
-        var oracle = backend.Oracle(oracleOn);
-        return Scenarios(backend).Sum(s => (long)Runner.Run(s, oracle).Steps.Count(step => !step.Result.Skipped));
+        var oracle = CliServices.Default.OracleWhen(oracleOn);
+        return Scenarios().Sum(s => (long)Runner.Run(s, oracle).Steps.Count(step => !step.Result.Skipped));
     }
 }

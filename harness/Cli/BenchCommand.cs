@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0-only
 using System.CommandLine;
 using System.Globalization;
+using Iommufd.Harness.Execution;
+using Iommufd.Harness.Generation;
 
 namespace Iommufd.Cli;
 
@@ -50,13 +52,13 @@ public static class BenchCommand
         };
         command.SetAction(parse =>
         {
-            var backend = context.Backend;
-            var workload = backend.Workload(parse.GetValue(seed), parse.GetValue(sequences), parse.GetValue(maxSize));
+            var services = context.Services;
+            var workload = ScenarioGenerator.Workload(parse.GetValue(seed), parse.GetValue(sequences), parse.GetValue(maxSize)).ToArray();
             var half = TimeSpan.FromSeconds(parse.GetValue(seconds) / 2);
-            var results = QuickBench.Measure([("oracle on", backend.Oracle(true)), ("oracle off", backend.Oracle(false))],
+            var results = QuickBench.Measure([("oracle on", services.OracleWhen(true)), ("oracle off", services.OracleWhen(false))],
                 workload, half, context.Cancel);
-            context.Out.WriteLine($"{Program.Name} bench: {workload.Count} sequences (seed {parse.GetValue(seed)}, max size {parse.GetValue(maxSize)}), " +
-                                  $"{half.TotalSeconds.ToString(CultureInfo.InvariantCulture)} s per mode, engine {backend.Name}");
+            context.Out.WriteLine($"{Program.Name} bench: {workload.Length} sequences (seed {parse.GetValue(seed)}, max size {parse.GetValue(maxSize)}), " +
+                                  $"{half.TotalSeconds.ToString(CultureInfo.InvariantCulture)} s per mode, code {PortSystem.PortId}");
             Tables.Write(context.Out, ["mode", "sequences", "operations", "seconds", "sequences/s", "operations/s", "failed sequences"],
                 results.Select(r => new[]
                 {

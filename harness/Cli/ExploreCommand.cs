@@ -2,6 +2,8 @@
 using System.CommandLine;
 using System.Diagnostics;
 using System.Globalization;
+using Iommufd.Harness.Execution;
+using Iommufd.Harness.Exploration;
 using Iommufd.Harness.Generation;
 using Iommufd.Harness.Oracle;
 using Iommufd.Harness.Repro;
@@ -19,7 +21,6 @@ public static class ExploreCommand
     public const long DefaultIterations = 2000;
     public const double DefaultSeconds = 60;
     public const int DefaultMaxSize = 100;
-    private static readonly TimeSpan ProgressEvery = TimeSpan.FromSeconds(2);
 
     public static Command Create(CliContext context)
     {
@@ -70,12 +71,13 @@ public static class ExploreCommand
             Description = "Suppresses the progress lines that long runs print to the standard error stream every few seconds. The summary and any violation are still printed.",
         };
 
+        var heapEvery = OptionParsers.HeapEveryOption("sequences");
         var command = new Command("explore",
             "Generates operation sequences from a seed, runs each against the model with the invariant oracle, and stops at the first violation, " +
             "which it shrinks to a minimal sequence, prints with its reproducer string and writes to a file. At the end it prints a summary. " +
             "Exit code 0 means nothing was found, 1 a violation, 2 bad usage.")
         {
-            iterations, time, seed, maxSize, patch, noOracle, faults, reproFile, quiet,
+            iterations, time, seed, maxSize, patch, noOracle, faults, reproFile, quiet, heapEvery,
         };
         command.SetAction(parse =>
         {
@@ -93,7 +95,8 @@ public static class ExploreCommand
                 !parse.GetValue(noOracle),
                 parse.GetValue(reproFile) ?? Path.Combine("repro", masterSeed.ToString(CultureInfo.InvariantCulture) + ".txt"),
                 parse.GetValue(quiet),
-                parse.GetValue(faults));
+                parse.GetValue(faults),
+                parse.GetValue(heapEvery));
             return Execute(context, settings);
         });
         return command;
@@ -101,11 +104,12 @@ public static class ExploreCommand
 
     /// <summary>The parsed options of one explore run.</summary>
     public sealed record ExploreSettings(long? Iterations, TimeSpan? Time, ulong Seed, int MaxSize,
-        IReadOnlyList<string> Patches, bool OracleOn, string ReproFile, bool Quiet, bool MixFaults = false);
+        IReadOnlyList<string> Patches, bool OracleOn, string ReproFile, bool Quiet, bool MixFaults = false, long HeapEvery = 0);
 
     public static int Execute(CliContext context, ExploreSettings s)
     {
         var output = context.Out;
+        var system = PortSystem.Instance;
         string budget = string.Join(" or ", new[]
         {
             s.Iterations is { } n ? $"{n} sequences" : null,
@@ -113,70 +117,37 @@ public static class ExploreCommand
         }.OfType<string>());
         output.WriteLine($"{Program.Name} explore: seed {s.Seed}, budget {budget}, max size {s.MaxSize}, " +
                          $"model {(s.Patches.Count == 0 ? "as released" : "with " + string.Join(",", s.Patches))}, " +
-                         $"oracle {(s.OracleOn ? "on" : "off")}, faults {(s.MixFaults ? "mixed in" : "none")}, engine {context.Backend.Name}");
+                         $"oracle {(s.OracleOn ? "on" : "off")}, faults {(s.MixFaults ? "mixed in" : "none")}, code {system.Id}");
 
-        var sinceProgress = Stopwatch.StartNew();
-        void Progress(ExploreProgress p)
+        var observer = new CliObserver(context, "sequences", "operations", s.ReproFile, s.Quiet, s.HeapEvery);
+        var explorer = new Explorer(context.Services.OracleWhen(s.OracleOn));
+        var result = explorer.Explore(new ExploreOptions
         {
-            if (s.Quiet || sinceProgress.Elapsed < ProgressEvery) return;
-            sinceProgress.Restart();
-            context.Err.WriteLine($"{Program.Name}: {p.Sequences} sequences, {p.Operations} operations, {p.Elapsed.TotalSeconds:F0} s");
-        }
-        string? writeError = null;
-        void Save(Scenario scenario, string note)
-        {
-            try
-            {
-                string? dir = Path.GetDirectoryName(Path.GetFullPath(s.ReproFile));
-                if (dir is not null) Directory.CreateDirectory(dir);
-                File.WriteAllText(s.ReproFile, $"# {note}\n{ReproducerCodec.Encode(scenario)}\n");
-                writeError = null;
-            }
-            catch (Exception e) when (e is IOException or UnauthorizedAccessException or NotSupportedException or ArgumentException)
-            {
-                writeError = e.Message;
-            }
-        }
-        (Scenario Scenario, Violation Violation)? firstFound = null;
-        void OnFailure(Scenario scenario, Violation v)
-        {
-            firstFound ??= (scenario, v);
-            Save(scenario, $"explore --seed {s.Seed}: {v} (not yet shrunk)");
-            if (!s.Quiet)
-                context.Err.WriteLine($"{Program.Name}: found {v}; shrinking (unshrunk reproducer saved to {s.ReproFile})");
-        }
+            Iterations = s.Iterations is { } iterations ? (int)Math.Min(iterations, int.MaxValue) : 0,
+            TimeBudget = s.Time,
+            Seed = s.Seed,
+            MaxSize = Math.Min(s.MaxSize, GenerationOptions.MaxSize),
+            Patches = s.Patches,
+            MixFaultPlans = s.MixFaults,
+            System = system,
+            Observer = observer,
+            Cancel = context.Cancel,
+        });
 
-        var outcome = context.Backend.Explore(new ExploreRequest(
-            s.Iterations, s.Time, s.Seed, s.MaxSize, s.Patches, s.OracleOn, Progress, OnFailure, context.Cancel, s.MixFaults));
-
-        if (outcome.Failure is { } f)
-            Save(f.Shrunk, $"explore --seed {s.Seed}: {f.Violation}");
-        Summary.Write(output, outcome);
-        if (outcome.Failure is { } failure)
+        Summary.Write(output, result.Stats, result.Interrupted);
+        if (result.Finding is { } f)
         {
+            var replay = explorer.Replay(f.Shrunk, system);
+            var violation = replay.Report.Violation ?? f.Violation;
+            observer.Save(f.Reproducer, $"explore --seed {s.Seed}: {violation}");
             output.WriteLine();
-            output.WriteLine($"VIOLATION: {failure.Violation}");
-            output.WriteLine($"minimal sequence ({failure.Shrunk.Ops.Count} of {failure.Original.Ops.Count} operations), as replayed:");
-            output.Write(failure.Text);
-            if (writeError is null)
-                output.WriteLine($"reproducer written to {s.ReproFile}; replay it with: {Program.Name} replay {s.ReproFile}");
-            else
-                context.Err.WriteLine($"{Program.Name}: could not write the reproducer to {s.ReproFile}: {writeError}");
-            return Program.ExitViolation;
-        }
-        if (firstFound is { } found)
-        {
-            // The engine stopped (interrupted) before it could shrink what it found: report the
-            // failure as found rather than lose it.
-            output.WriteLine();
-            output.WriteLine($"VIOLATION (not shrunk, the run was interrupted): {found.Violation}");
-            output.Write(ReproducerCodec.Describe(found.Scenario));
-            output.WriteLine("reproducer:");
-            output.WriteLine(ReproducerCodec.Encode(found.Scenario));
-            if (writeError is null)
-                output.WriteLine($"reproducer written to {s.ReproFile}; replay it with: {Program.Name} replay {s.ReproFile}");
-            else
-                context.Err.WriteLine($"{Program.Name}: could not write the reproducer to {s.ReproFile}: {writeError}");
+            // An interrupt while shrinking keeps what was found, as far as it was shrunk.
+            output.WriteLine(result.Interrupted
+                ? $"VIOLATION (shrinking was interrupted, the sequence may not be minimal): {violation}"
+                : $"VIOLATION: {violation}");
+            output.WriteLine($"{(result.Interrupted ? "sequence" : "minimal sequence")} ({f.Shrunk.Ops.Count} of {f.Original.Ops.Count} operations), as replayed:");
+            output.Write(replay.Text);
+            observer.ReportSaved();
             return Program.ExitViolation;
         }
         return Program.ExitClean;

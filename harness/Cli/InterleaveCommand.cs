@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0-only
 using System.CommandLine;
 using System.Globalization;
+using Iommufd.Harness.Execution;
 using Iommufd.Harness.Scheduling;
 
 namespace Iommufd.Cli;
@@ -86,13 +87,14 @@ public static class InterleaveCommand
         {
             Description = "Suppresses the progress lines printed to the standard error stream.",
         };
+        var heapEvery = OptionParsers.HeapEveryOption("scenarios");
         var command = new Command("interleave",
             "Explores thread interleavings: generates concurrent scenarios (a setup, then 2 or 3 threads of operations on the same objects) and runs each under " +
             "many schedules of a controlled scheduler that serialises the threads and chooses who runs at every lock operation and scheduling point. " +
             "A WARN or lockdep report, a crash, a deadlock, an exhausted step budget or a leak after teardown is a violation: it is shrunk and printed with " +
             "the interleaving, and its reproducer (which replay accepts) is written to a file. Exit code 0 means nothing was found, 1 a violation, 2 bad usage.")
         {
-            strategy, seed, iterations, schedules, depth, bound, patch, time, reproFile, quiet,
+            strategy, seed, iterations, schedules, depth, bound, patch, time, reproFile, quiet, heapEvery,
         };
         command.SetAction(parse =>
         {
@@ -106,7 +108,8 @@ public static class InterleaveCommand
                 masterSeed, n, parse.GetValue(schedules), seconds == 0 ? null : TimeSpan.FromSeconds(seconds),
                 (parse.GetValue(patch) ?? []).ToArray(),
                 parse.GetValue(reproFile) ?? Path.Combine("repro", $"interleave-{masterSeed.ToString(CultureInfo.InvariantCulture)}.txt"),
-                parse.GetValue(quiet));
+                parse.GetValue(quiet),
+                parse.GetValue(heapEvery));
             return Execute(context, settings);
         });
         return command;
@@ -114,52 +117,31 @@ public static class InterleaveCommand
 
     /// <summary>The parsed options of one interleave run.</summary>
     public sealed record InterleaveSettings(StrategySpec Strategy, ulong Seed, long Iterations, int Schedules, TimeSpan? Time,
-        IReadOnlyList<string> Patches, string ReproFile, bool Quiet);
+        IReadOnlyList<string> Patches, string ReproFile, bool Quiet, long HeapEvery = 0);
 
     public static int Execute(CliContext context, InterleaveSettings s)
     {
         var output = context.Out;
         var ci = CultureInfo.InvariantCulture;
-        output.WriteLine($"{Program.Name} interleave: seed {s.Seed}, strategy {s.Strategy}, " +
+        IInterleavingEngine engine = new ControlledEngine(s.Strategy);
+        var system = PortSystem.Instance;
+        output.WriteLine($"{Program.Name} interleave: seed {s.Seed}, engine {engine.Name}, strategy {engine.Strategy}, " +
                          $"budget {(s.Iterations > 0 ? $"{s.Iterations} scenarios" : "no scenario limit")} x {s.Schedules} schedules" +
                          $"{(s.Time is { } t ? $" or {t.TotalSeconds.ToString(ci)} s" : "")}, " +
-                         $"model {(s.Patches.Count == 0 ? "as released" : "with " + string.Join(",", s.Patches))}");
-        string? writeError = null;
-        void Save(string reproducer, string note)
-        {
-            try
-            {
-                string? dir = Path.GetDirectoryName(Path.GetFullPath(s.ReproFile));
-                if (dir is not null) Directory.CreateDirectory(dir);
-                File.WriteAllText(s.ReproFile, $"# {note}\n{reproducer}\n");
-                writeError = null;
-            }
-            catch (Exception e) when (e is IOException or UnauthorizedAccessException or NotSupportedException or ArgumentException)
-            {
-                writeError = e.Message;
-            }
-        }
+                         $"model {(s.Patches.Count == 0 ? "as released" : "with " + string.Join(",", s.Patches))}, code {system.Id}");
+        var observer = new CliObserver(context, "scenarios", "schedules", s.ReproFile, s.Quiet, s.HeapEvery);
         var result = InterleaveExplorer.Explore(new InterleaveOptions
         {
-            Strategy = s.Strategy,
+            Engine = engine,
+            System = system,
             Seed = s.Seed,
             Iterations = s.Iterations,
             Schedules = s.Schedules,
             TimeBudget = s.Time,
             Patches = s.Patches,
+            Oracle = context.Services.Oracle,
+            Observer = observer,
             Cancel = context.Cancel,
-            OnFailure = report =>
-            {
-                Save(InterleaveReproducerCodec.Encode(new InterleaveReproducer(report.Scenario, report.Strategy, report.ScheduleChoices)),
-                    $"interleave --seed {s.Seed}: {InterleaveRenderer.Describe(report.Violation!, report.Scenario)} (not yet shrunk)");
-                if (!s.Quiet)
-                    context.Err.WriteLine($"{Program.Name}: found {InterleaveRenderer.Describe(report.Violation!, report.Scenario)}; shrinking (unshrunk reproducer saved to {s.ReproFile})");
-            },
-            Progress = p =>
-            {
-                if (!s.Quiet)
-                    context.Err.WriteLine($"{Program.Name}: {p.Scenarios} scenarios, {p.Schedules} schedules, {p.Elapsed.TotalSeconds:F0} s");
-            },
         });
         var st = result.Stats;
         double seconds = Math.Max(st.Elapsed.TotalSeconds, 1e-9);
@@ -178,16 +160,13 @@ public static class InterleaveCommand
             return Program.ExitClean;
         }
         string shrunkViolation = InterleaveRenderer.Describe(f.Shrunk.Violation, f.Shrunk.Scenario);
-        Save(f.Reproducer, $"interleave --seed {s.Seed}: {shrunkViolation}");
+        observer.Save(f.Reproducer, $"interleave --seed {s.Seed}: {shrunkViolation}");
         output.WriteLine($"  found:               {InterleaveRenderer.Describe(f.Original.Violation!, f.Original.Scenario)} (scenario {f.Iteration})");
         output.WriteLine();
         output.WriteLine($"VIOLATION: {shrunkViolation}");
         output.WriteLine($"minimal scenario ({f.Shrunk.Scenario.OperationCount} of {f.Original.Scenario.OperationCount} operations, {f.Shrunk.Runs} shrink runs), as replayed:");
         output.Write(InterleaveRenderer.Render(f.ShrunkReport));
-        if (writeError is null)
-            output.WriteLine($"reproducer written to {s.ReproFile}; replay it with: {Program.Name} replay {s.ReproFile}");
-        else
-            context.Err.WriteLine($"{Program.Name}: could not write the reproducer to {s.ReproFile}: {writeError}");
+        observer.ReportSaved();
         return Program.ExitViolation;
     }
 }

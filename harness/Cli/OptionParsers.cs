@@ -85,4 +85,15 @@ public static class OptionParsers
             },
         };
     }
+
+    /// <summary><c>--heap-every N</c>: every N runs, a full collection and one stderr line with the
+    /// managed heap it leaves and the peak working set (0, the default: never).</summary>
+    public static Option<long> HeapEveryOption(string runs) => new("--heap-every")
+    {
+        Description = $"Every N {runs}, collect garbage fully and print the managed heap that is left and the peak working set to the standard error stream, " +
+                      "to see that memory stays flat over a long run. 0 (the default) never does.",
+        DefaultValueFactory = _ => 0,
+        CustomParser = r => Integer(r, "--heap-every", 0, long.MaxValue, $"0 (never) or a positive number of {runs}"),
+        HelpName = "n",
+    };
 }

@@ -7,8 +7,8 @@ namespace Iommufd.Cli;
 /// <summary>Bad command-line input, a bad reproducer or a bad file: one line on stderr, exit 2.</summary>
 public sealed class UsageException(string message) : Exception(message);
 
-/// <summary>What every command needs: where to write, when to stop, which engine to use.</summary>
-public sealed record CliContext(TextWriter Out, TextWriter Err, CancellationToken Cancel, IExplorationBackend Backend);
+/// <summary>What every command needs: where to write, when to stop, what to check with and run on.</summary>
+public sealed record CliContext(TextWriter Out, TextWriter Err, CancellationToken Cancel, CliServices Services);
 
 /// <summary>
 /// iommufd-verify: explores operation sequences against the pages.c model, replays reproducers,
@@ -47,9 +47,9 @@ public static class Program
     /// <summary>The whole program, in-process: parses <paramref name="args"/>, runs the command,
     /// writes to the given writers and returns the exit code.</summary>
     public static int Run(string[] args, TextWriter output, TextWriter error, CancellationToken cancel = default,
-        IExplorationBackend? backend = null)
+        CliServices? services = null)
     {
-        var context = new CliContext(output, error, cancel, backend ?? Backends.Create());
+        var context = new CliContext(output, error, cancel, services ?? CliServices.Default);
         var root = BuildCommand(context);
         var parse = root.Parse(args);
         if (parse.Errors.Count > 0 && parse.Action is ParseErrorAction or null)

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0-only
 using System.CommandLine;
 using Iommufd.Faults;
+using Iommufd.Harness.Exploration;
 using Iommufd.Harness.Generation;
 using Iommufd.Harness.Repro;
 using Iommufd.Harness.Scheduling;
@@ -34,14 +35,15 @@ public static class ReplayCommand
             string argument = parse.GetValue(input) ?? "";
             if (IsInterleave(argument))
             {
-                var (report, text) = InterleaveExplorer.Replay(LoadInterleave(argument));
+                var r = LoadInterleave(argument);
+                var (report, text) = InterleaveExplorer.Replay(r, context.Services.System(r.Scenario.Backend));
                 context.Out.Write(text);
                 return report.Failed ? Program.ExitViolation : Program.ExitClean;
             }
             var scenario = Load(argument);
-            var outcome = context.Backend.Replay(scenario);
-            context.Out.Write(outcome.Text);
-            return outcome.Report.Failed ? Program.ExitViolation : Program.ExitClean;
+            var replay = new Explorer(context.Services.Oracle).Replay(scenario, context.Services.System(scenario.Backend));
+            context.Out.Write(replay.Text);
+            return replay.Report.Failed ? Program.ExitViolation : Program.ExitClean;
         });
         return command;
     }
@@ -50,17 +52,19 @@ public static class ReplayCommand
     private static bool IsInterleave(string argument)
     {
         string text = argument.Trim();
-        if (text.StartsWith(InterleaveReproducerCodec.Prefix, StringComparison.Ordinal))
+        if (InterleaveReproducerCodec.Recognises(text))
             return true;
         return !text.StartsWith(ReproducerCodec.Prefix, StringComparison.Ordinal) && File.Exists(argument)
-               && ReadFile(argument).StartsWith(InterleaveReproducerCodec.Prefix, StringComparison.Ordinal);
+               && InterleaveReproducerCodec.Recognises(ReadFile(argument));
     }
 
     /// <summary>Reads a concurrent reproducer from a string or a file and checks its patches and
     /// fault plan; anything wrong is a <see cref="UsageException"/>.</summary>
     public static InterleaveReproducer LoadInterleave(string argument)
     {
-        var r = Decode(argument, InterleaveReproducerCodec.Prefix, InterleaveReproducerCodec.Decode);
+        string text = argument.Trim();
+        var r = Decode(InterleaveReproducerCodec.Recognises(text) ? text : ReadFile(argument), InterleaveReproducerCodec.Recognises,
+            InterleaveReproducerCodec.Decode);
         CheckModelAndPlan(r.Scenario.Patches, r.Scenario.FaultPlan);
         return r;
     }
@@ -69,7 +73,7 @@ public static class ReplayCommand
     /// and a valid fault plan; anything wrong is a <see cref="UsageException"/>.</summary>
     public static Scenario Load(string argument)
     {
-        var scenario = Decode(argument, ReproducerCodec.Prefix, ReproducerCodec.Decode);
+        var scenario = Decode(argument, t => t.StartsWith(ReproducerCodec.Prefix, StringComparison.Ordinal), ReproducerCodec.Decode);
         if (scenario.Ops is null || scenario.Patches is null || scenario.FaultPlan is null)
             throw new UsageException("malformed reproducer: the scenario lacks its operations, patches or fault plan");
         if (scenario.Ops.Any(op => op is null))
@@ -78,12 +82,12 @@ public static class ReplayCommand
         return scenario;
     }
 
-    /// <summary>Decodes the argument, or the file it names when it does not start with
-    /// <paramref name="prefix"/>; a decoding error is a <see cref="UsageException"/>.</summary>
-    private static T Decode<T>(string argument, string prefix, Func<string, T> decode)
+    /// <summary>Decodes the argument, or the file it names when it is not itself a reproducer of
+    /// the kind <paramref name="isReproducer"/> recognises; a decoding error is a <see cref="UsageException"/>.</summary>
+    private static T Decode<T>(string argument, Func<string, bool> isReproducer, Func<string, T> decode)
     {
         string text = argument.Trim();
-        if (!text.StartsWith(prefix, StringComparison.Ordinal))
+        if (!isReproducer(text))
             text = ReadFile(argument);
         try
         {

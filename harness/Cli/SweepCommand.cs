@@ -1,6 +1,9 @@
 // SPDX-License-Identifier: GPL-2.0-only
 using System.CommandLine;
+using System.Diagnostics;
 using System.Globalization;
+using Iommufd.Harness.Execution;
+using Iommufd.Harness.Exploration;
 using Iommufd.Harness.FaultInjection;
 using Iommufd.Harness.Generation;
 using Iommufd.Harness.Repro;
@@ -67,45 +70,51 @@ public static class SweepCommand
             Description = "Where to write the reproducer of the first failing run (default repro/sweep-<seed>.txt).",
             HelpName = "path",
         };
+        var heapEvery = OptionParsers.HeapEveryOption("fault-injected runs");
+        var quiet = new Option<bool>("--quiet", "-q")
+        {
+            Description = "Suppresses the progress lines printed to the standard error stream.",
+        };
         var command = new Command("sweep",
             "Runs fail-nth over a sequence: every fault site every operation reaches is failed in turn, one run each, and every run " +
             "is checked. Prints, per fault site, how often it was reached, failed and recovered from, and the first failing run's " +
             "reproducer. Exit code 0 when every failure was recovered from, 1 when a run broke an invariant, 2 for bad input.")
         {
-            input, seed, count, maxSize, maxN, consecutive, patch, noOracle, reproFile,
+            input, seed, count, maxSize, maxN, consecutive, patch, noOracle, reproFile, heapEvery, quiet,
         };
         command.SetAction(parse =>
         {
             string? repro = parse.GetValue(input);
             ulong s = parse.GetValue(seed) ?? 1;
             var patches = parse.GetValue(patch) ?? [];
-            var scenarios = (repro is null
-                    ? context.Backend.Workload(s, (int)parse.GetValue(count), parse.GetValue(maxSize))
-                    : [ReplayCommand.Load(repro) with { FaultPlan = "none" }])
-                .Select(sc => sc with { Patches = sc.Patches.Union(patches, StringComparer.Ordinal).ToArray() })
-                .ToArray();
-            var oracle = context.Backend.Oracle(!parse.GetValue(noOracle));
-            var started = DateTime.UtcNow;
-            var results = new List<SweepResult>();
-            SweepRun? firstFailure = null;
+            var loaded = repro is null ? null : ReplayCommand.Load(repro);
+            var system = context.Services.System(loaded?.Backend);
+            IEnumerable<Scenario> sequences = loaded is null
+                ? ScenarioGenerator.Workload(s, (int)parse.GetValue(count), parse.GetValue(maxSize))
+                : [loaded with { FaultPlan = "none" }];
+            var oracle = context.Services.OracleWhen(!parse.GetValue(noOracle));
+            string path = parse.GetValue(reproFile) ?? Path.Combine("repro", $"sweep-{s}.txt");
+            var observer = new CliObserver(context, "fault-injected runs", "sequences swept", path, parse.GetValue(quiet), parse.GetValue(heapEvery));
+            var started = Stopwatch.StartNew();
+            var tally = new SweepTally();
             long c = parse.GetValue(consecutive);
             long[] runsOf = c == 0 ? [1, 2] : [c];
-            foreach (var scenario in scenarios)
-            foreach (long k in runsOf)
+            foreach (var sequence in sequences)
             {
-                if (context.Cancel.IsCancellationRequested)
-                    break;
-                var result = FailNthSweep.Run(scenario, oracle, (int)parse.GetValue(maxN), consecutive: k);
-                results.Add(result);
-                firstFailure ??= result.Failures.FirstOrDefault();
+                var scenario = sequence with { Patches = sequence.Patches.Union(patches, StringComparer.Ordinal).ToArray() };
+                foreach (long k in runsOf)
+                {
+                    if (context.Cancel.IsCancellationRequested)
+                        break;
+                    tally.Add(FailNthSweep.Run(scenario, oracle, (int)parse.GetValue(maxN), consecutive: k, system: system));
+                    observer.OnRun(new ExplorationProgress(tally.Runs, tally.Sequences, started.Elapsed));
+                }
             }
-            Print(context.Out, results, DateTime.UtcNow - started);
-            if (firstFailure is null)
+            Print(context.Out, tally, started.Elapsed);
+            if (tally.FirstFailure is not { } firstFailure)
                 return Program.ExitClean;
             string text = ReproducerCodec.Encode(firstFailure.Report.Scenario);
-            string path = parse.GetValue(reproFile) ?? Path.Combine("repro", $"sweep-{s}.txt");
-            Directory.CreateDirectory(Path.GetDirectoryName(Path.GetFullPath(path))!);
-            File.WriteAllText(path, $"# {firstFailure.Report.Violation}\n{text}\n");
+            observer.Save(text, firstFailure.Report.Violation!.ToString());
             context.Out.WriteLine();
             context.Out.WriteLine($"first failing run: operation {firstFailure.Step}, hit {firstFailure.N} ({firstFailure.Injected?.Site})");
             context.Out.WriteLine(firstFailure.Report.Violation!.ToString());
@@ -116,16 +125,15 @@ public static class SweepCommand
         return command;
     }
 
-    private static void Print(TextWriter output, IReadOnlyList<SweepResult> results, TimeSpan elapsed)
+    private static void Print(TextWriter output, SweepTally tally, TimeSpan elapsed)
     {
-        var sites = results.SelectMany(r => r.Sites).GroupBy(s => s.Site, StringComparer.Ordinal)
-            .Select(g => new SiteStats(g.Key, g.Sum(s => s.Reached), g.Sum(s => s.Failed), g.Sum(s => s.Recovered)))
-            .OrderBy(s => s.Site, StringComparer.Ordinal).ToList();
+        var sites = tally.Sites.ToList();
         var known = Iommufd.Faults.FaultSites.Catalog.Select(c => c.Name).ToHashSet(StringComparer.Ordinal);
         foreach (var site in known.Where(k => sites.All(s => s.Site != k)).Order(StringComparer.Ordinal))
             sites.Add(new SiteStats(site, 0, 0, 0));
-        output.WriteLine($"sweep: {results.Select(r => r.Base).Distinct().Count()} sequence(s), {results.Sum(r => r.Runs.Count)} runs, " +
-                         $"{results.Sum(r => r.FaultsInjected)} faults injected, {results.Sum(r => r.Failures.Count)} failing runs, " +
+        sites.Sort((a, b) => string.CompareOrdinal(a.Site, b.Site));
+        output.WriteLine($"sweep: {tally.Sequences} sequence(s), {tally.Runs} runs, " +
+                         $"{tally.FaultsInjected} faults injected, {tally.FailingRuns} failing runs, " +
                          $"{elapsed.TotalSeconds.ToString("F1", CultureInfo.InvariantCulture)} s");
         Tables.Write(output, ["site", "reached", "failed", "recovered", "known"],
             sites.Select(s => new[]
@@ -137,23 +145,12 @@ public static class SweepCommand
         // Destroy paths: every site a destroying operation (or the teardown) reached was failed
         // in turn by the sweep; a failure it did not recover from is a destroy path that depends
         // on a fallible allocation without a fallback.
-        var destroy = results
-            .SelectMany(r => r.Runs.Select(run => (Kind: DestroyKind(r.Base, run.Step), Run: run)))
-            .Where(x => x.Kind is not null && x.Run.Injected is not null)
-            .GroupBy(x => (x.Kind!, x.Run.Injected!.Site))
-            .OrderBy(g => g.Key.Item1, StringComparer.Ordinal).ThenBy(g => g.Key.Site, StringComparer.Ordinal)
-            .Select(g => new[]
-            {
-                g.Key.Item1, g.Key.Site, g.Count().ToString(CultureInfo.InvariantCulture),
-                g.Count(x => !x.Run.Report.Failed).ToString(CultureInfo.InvariantCulture),
-            }).ToList();
         output.WriteLine();
         output.WriteLine("destroy paths (every site they reach, failed in turn; recovered = the destroy completed and left a correct state):");
-        Tables.Write(output, ["destroy path", "site", "failed", "recovered"], destroy, rightAlignedFrom: 2);
+        Tables.Write(output, ["destroy path", "site", "failed", "recovered"],
+            tally.DestroyPaths.Select(d => new[]
+            {
+                d.Path, d.Site, d.Failed.ToString(CultureInfo.InvariantCulture), d.Recovered.ToString(CultureInfo.InvariantCulture),
+            }).ToList(), rightAlignedFrom: 2);
     }
-
-    private static string? DestroyKind(Scenario scenario, int step) =>
-        step < 0 ? "teardown"
-        : step < scenario.Ops.Count && DestroyNeverFailsOracle.IsDestroy(scenario.Ops[step]) ? scenario.Ops[step].GetType().Name
-        : null;
 }

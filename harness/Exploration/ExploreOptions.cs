@@ -1,4 +1,5 @@
 // SPDX-License-Identifier: GPL-2.0-only
+using Iommufd.Harness.Execution;
 using Iommufd.Harness.Generation;
 
 using Iommufd.Harness.Oracle;
@@ -27,14 +28,10 @@ public sealed record ExploreOptions
     public bool MixFaultPlans { get; init; }
     /// <summary>Runs the shrinker may spend on a failure.</summary>
     public int ShrinkBudget { get; init; } = 2000;
-    /// <summary>Called every <see cref="ProgressEvery"/> scenarios and once at the end.</summary>
-    public Action<ExploreProgress>? Progress { get; init; }
-    public int ProgressEvery { get; init; } = 100;
-    /// <summary>Told about a failure as soon as it is found, before shrinking (so it can be saved).</summary>
-    public Action<Scenario, Violation>? OnFailure { get; init; }
+    /// <summary>The code under test (default: the C# port).</summary>
+    public ISystemUnderTest System { get; init; } = PortSystem.Instance;
+    /// <summary>Told after every sequence, and about a failure as soon as it is found (before shrinking).</summary>
+    public IExplorationObserver Observer { get; init; } = NullObserver.Instance;
     /// <summary>Stops the run between sequences (and shrinking between candidates); what was found is kept.</summary>
     public CancellationToken Cancel { get; init; }
 }
-
-/// <summary>Progress of a running exploration.</summary>
-public sealed record ExploreProgress(int Sequences, long Operations, TimeSpan Elapsed, bool Done);

@@ -59,35 +59,36 @@ public sealed class Explorer(Func<IOracle> oracleFactory)
                 break;
             ulong seed = SeedMix.Derive(options.Seed, (ulong)i);
             int size = 1 + i % maxSize;
-            var scenario = ScenarioGenerator.Generate(seed, size, options.Generation, options.Patches, FaultPlanFor(options, seed));
-            var report = Runner.Run(scenario, oracleFactory);
+            var scenario = ScenarioGenerator.Generate(seed, size, options.Generation, options.Patches, FaultPlanFor(options, seed))
+                with { Backend = options.System.Id == PortSystem.PortId ? null : options.System.Id };
+            var report = Runner.Run(options.System, scenario, oracleFactory);
             stats.Add(report);
             if (report.Violation is { } violation)
             {
                 explored = clock.Elapsed; // rates cover exploring, not shrinking
-                options.OnFailure?.Invoke(scenario, violation);
+                options.Observer.OnFound(new FoundFailure(ReproducerCodec.Encode(scenario), violation, violation.ToString()));
                 // A cancelled shrink stops at once: every further candidate counts as not failing.
-                var shrunk = new Shrinker(s => options.Cancel.IsCancellationRequested ? null : Check(s), options.ShrinkBudget)
+                var shrunk = new Shrinker(s => options.Cancel.IsCancellationRequested ? null : Runner.Run(options.System, s, oracleFactory).Violation,
+                        options.ShrinkBudget)
                     .Shrink(scenario, violation);
                 interrupted = options.Cancel.IsCancellationRequested;
                 finding = new Finding(i, seed, size, scenario, violation, shrunk.Scenario, shrunk.Violation,
                     ReproducerCodec.Encode(shrunk.Scenario), shrunk.Runs);
                 break;
             }
-            if (options.Progress is { } progress && (i + 1) % Math.Max(1, options.ProgressEvery) == 0)
-                progress(new ExploreProgress(stats.Sequences, stats.Operations, clock.Elapsed, false));
+            options.Observer.OnRun(new ExplorationProgress(stats.Sequences, stats.Operations, clock.Elapsed));
         }
-        options.Progress?.Invoke(new ExploreProgress(stats.Sequences, stats.Operations, clock.Elapsed, true));
         return new ExploreResult(stats.Build(explored ?? clock.Elapsed), finding, interrupted);
     }
 
-    /// <summary>Runs a scenario and returns its first violation, if any.</summary>
+    /// <summary>Runs a scenario on the port and returns its first violation, if any.</summary>
     public Violation? Check(Scenario scenario) => Runner.Run(scenario, oracleFactory).Violation;
 
-    /// <summary>Runs a scenario once and renders what happened; same scenario, same text.</summary>
-    public ReplayResult Replay(Scenario scenario)
+    /// <summary>Runs a scenario once (on <paramref name="system"/>, the port by default) and renders
+    /// what happened; same scenario, same text.</summary>
+    public ReplayResult Replay(Scenario scenario, ISystemUnderTest? system = null)
     {
-        var report = Runner.Run(scenario, oracleFactory);
+        var report = Runner.Run(system ?? PortSystem.Instance, scenario, oracleFactory);
         return new ReplayResult(report, ReportRenderer.Render(report));
     }
 

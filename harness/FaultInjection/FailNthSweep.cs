@@ -44,12 +44,13 @@ public static class FailNthSweep
     public const int RunnerThread = 1;
 
     public static SweepResult Run(Scenario scenario, Func<IOracle> oracle, int maxNPerStep = 400,
-        Func<int, bool>? stepFilter = null, Action<SweepRun>? progress = null, long consecutive = 1)
+        Func<int, bool>? stepFilter = null, Action<SweepRun>? progress = null, long consecutive = 1, ISystemUnderTest? system = null)
     {
+        var code = system ?? PortSystem.Instance;
         ArgumentOutOfRangeException.ThrowIfLessThan(consecutive, 1);
         var unfaulted = scenario with { FaultPlan = "none" };
         Func<IOracle> checks = () => new DestroyNeverFailsOracle(new AllOrNothingOracle(oracle()));
-        var baseline = Runner.Run(unfaulted, checks);
+        var baseline = Runner.Run(code, unfaulted, checks);
         var runs = new List<SweepRun>();
         var reached = new Dictionary<string, long>(StringComparer.Ordinal);
         var failed = new Dictionary<string, long>(StringComparer.Ordinal);
@@ -70,7 +71,7 @@ public static class FailNthSweep
                 string plan = consecutive == 1
                     ? new FailNthInStep(step, n, RunnerThread).Describe()
                     : new FailNthRunInStep(step, n, consecutive, RunnerThread).Describe();
-                var report = Runner.Run(unfaulted with { FaultPlan = plan }, checks);
+                var report = Runner.Run(code, unfaulted with { FaultPlan = plan }, checks);
                 var run = new SweepRun(step, n, plan, report, consecutive);
                 if (run.Injected is null)
                     break; // operation `step` no longer reaches an n-th site

@@ -15,6 +15,12 @@ namespace Iommufd.Harness.Generation;
 /// </summary>
 public static class ScenarioGenerator
 {
+    /// <summary>A fixed, seed-determined series of <paramref name="count"/> scenarios of sizes 1 ..
+    /// <paramref name="maxSize"/> (benchmarks and generated sweeps use it), generated as it is read.</summary>
+    public static IEnumerable<Scenario> Workload(ulong seed, int count, int maxSize) =>
+        Enumerable.Range(0, count)
+            .Select(i => Generate(SeedMix.Derive(seed, (ulong)i), 1 + i % Math.Clamp(maxSize, 1, GenerationOptions.MaxSize)));
+
     public static Scenario Generate(ulong seed, int size, GenerationOptions? options = null,
         IReadOnlyList<string>? patches = null, string faultPlan = "none") =>
         new(patches ?? [], faultPlan, GenerateOps(seed, size, options ?? GenerationOptions.Default));

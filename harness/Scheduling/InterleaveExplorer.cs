@@ -1,17 +1,22 @@
 // SPDX-License-Identifier: GPL-2.0-only
 using System.Diagnostics;
+using Iommufd.Harness.Execution;
+using Iommufd.Harness.Exploration;
 using Iommufd.Harness.Generation;
 using Iommufd.Harness.Oracle;
 
 namespace Iommufd.Harness.Scheduling;
 
 /// <summary>What an interleaving exploration does: scenario i is generated from
-/// <c>SeedMix.Derive(Seed, i)</c> and explored with up to <see cref="Schedules"/> schedules of a
-/// strategy seeded with <c>SeedMix.Derive(Seed, i | 1 &lt;&lt; 63)</c>. It stops at the first
-/// violation, after <see cref="Iterations"/> scenarios, or when <see cref="TimeBudget"/> is spent.</summary>
+/// <c>SeedMix.Derive(Seed, i)</c> and explored by the engine with up to <see cref="Schedules"/>
+/// schedules of its strategy seeded with <c>SeedMix.Derive(Seed, i | 1 &lt;&lt; 63)</c>. It stops at the
+/// first violation, after <see cref="Iterations"/> scenarios, or when <see cref="TimeBudget"/> is spent.</summary>
 public sealed record InterleaveOptions
 {
-    public StrategySpec Strategy { get; init; } = new("pct");
+    /// <summary>The engine that chooses the schedules (default: ours, with PCT).</summary>
+    public IInterleavingEngine Engine { get; init; } = new ControlledEngine(new StrategySpec("pct"));
+    /// <summary>The code under test (default: the C# port).</summary>
+    public ISystemUnderTest System { get; init; } = PortSystem.Instance;
     public ulong Seed { get; init; } = 1;
     /// <summary>Scenarios at most (0: no limit, then a time budget is needed).</summary>
     public long Iterations { get; init; } = 100;
@@ -23,10 +28,11 @@ public sealed record InterleaveOptions
     public int StepBudget { get; init; } = InterleaveRunner.DefaultStepBudget;
     /// <summary>Runs the shrinker may spend on a failure.</summary>
     public int ShrinkBudget { get; init; } = 1000;
-    public Action<InterleaveReport>? OnFailure { get; init; }
     /// <summary>The oracle every run is checked with (null: a fresh <see cref="SpecOracle"/> per run).</summary>
     public Func<IOracle>? Oracle { get; init; }
-    public Action<InterleaveStats>? Progress { get; init; }
+    /// <summary>Told after every scenario (runs: scenarios, work: schedules), and about a failure as
+    /// soon as it is found (before shrinking).</summary>
+    public IExplorationObserver Observer { get; init; } = NullObserver.Instance;
     public CancellationToken Cancel { get; init; }
 }
 
@@ -47,7 +53,7 @@ public sealed record InterleaveFinding(
 public sealed record InterleaveResult(InterleaveStats Stats, InterleaveFinding? Finding, bool Interrupted);
 
 /// <summary>
-/// Explores generated concurrent scenarios under a scheduling strategy and shrinks the first
+/// Explores generated concurrent scenarios with an interleaving engine and shrinks the first
 /// failure. Deterministic for a given seed and iteration budget.
 /// </summary>
 public static class InterleaveExplorer
@@ -59,56 +65,47 @@ public static class InterleaveExplorer
         var clock = Stopwatch.StartNew();
         long scenarios = 0, schedules = 0, decisions = 0, exhausted = 0;
         InterleaveStats Stats() => new(scenarios, schedules, decisions, exhausted, clock.Elapsed);
-        var lastProgress = TimeSpan.Zero;
+        var engine = o.Engine;
         for (long i = 0; o.Iterations <= 0 || i < o.Iterations; i++)
         {
             if (o.Cancel.IsCancellationRequested)
                 return new InterleaveResult(Stats(), null, true);
             if (o.TimeBudget is { } budget && clock.Elapsed >= budget)
                 break;
-            var scenario = ConcurrentScenarioGenerator.Generate(SeedMix.Derive(o.Seed, (ulong)i), o.Generation, o.Patches);
+            var scenario = ConcurrentScenarioGenerator.Generate(SeedMix.Derive(o.Seed, (ulong)i), o.Generation, o.Patches)
+                with { Backend = o.System.Id == PortSystem.PortId ? null : o.System.Id };
             ulong strategySeed = SeedMix.Derive(o.Seed, (ulong)i | 1UL << 63);
-            var strategy = o.Strategy.Create(strategySeed);
             scenarios++;
-            for (int k = 0; k < o.Schedules; k++)
+            var explored = engine.Explore(strategySeed, o.Schedules,
+                run => InterleaveRunner.Run(o.System, scenario, engine, run, o.StepBudget, o.Oracle), o.Cancel);
+            schedules += explored.Schedules;
+            decisions += explored.Decisions;
+            if (explored.Exhausted)
+                exhausted++;
+            if (explored.Failure is { Violation: { } v } report)
             {
-                if (!strategy.PrepareNextIteration())
-                {
-                    exhausted++;
-                    break;
-                }
-                var report = InterleaveRunner.Run(scenario, strategy, o.StepBudget, oracleFactory: o.Oracle);
-                schedules++;
-                decisions += report.Schedule?.Decisions ?? 0;
-                if (report.Violation is { } v)
-                {
-                    var elapsed = clock.Elapsed; // rates cover exploring, not shrinking
-                    o.OnFailure?.Invoke(report);
-                    var shrunk = new InterleaveShrinker(o.Strategy, strategySeed, o.ShrinkBudget, stepBudget: o.StepBudget, cancel: o.Cancel)
-                        .Shrink(scenario, report.ScheduleChoices, v);
-                    var replay = new ReplayStrategy(shrunk.Schedule, o.Strategy.Name);
-                    replay.PrepareNextIteration();
-                    var shrunkReport = InterleaveRunner.Run(shrunk.Scenario, replay, o.StepBudget);
-                    string repro = InterleaveReproducerCodec.Encode(new InterleaveReproducer(shrunk.Scenario, o.Strategy.Name, shrunk.Schedule));
-                    return new InterleaveResult(new InterleaveStats(scenarios, schedules, decisions, exhausted, elapsed),
-                        new InterleaveFinding(i, report, shrunk, shrunkReport, repro), o.Cancel.IsCancellationRequested);
-                }
+                var elapsed = clock.Elapsed; // rates cover exploring, not shrinking
+                o.Observer.OnFound(new FoundFailure(InterleaveReproducerCodec.Encode(report.Reproducer), v,
+                    InterleaveRenderer.Describe(v, report.Scenario)));
+                var shrunk = new InterleaveShrinker(o.System, engine, strategySeed, o.ShrinkBudget, stepBudget: o.StepBudget, cancel: o.Cancel)
+                    .Shrink(scenario, report.Reproducer.Trace, v);
+                var shrunkReport = engine.Replay(shrunk.Trace, strict: true,
+                    run => InterleaveRunner.Run(o.System, shrunk.Scenario, engine, run, o.StepBudget));
+                string repro = InterleaveReproducerCodec.Encode(shrunkReport.Reproducer);
+                return new InterleaveResult(new InterleaveStats(scenarios, schedules, decisions, exhausted, elapsed),
+                    new InterleaveFinding(i, report, shrunk, shrunkReport, repro), o.Cancel.IsCancellationRequested);
             }
-            if (o.Progress is { } progress && clock.Elapsed - lastProgress >= TimeSpan.FromSeconds(2))
-            {
-                lastProgress = clock.Elapsed;
-                progress(Stats());
-            }
+            o.Observer.OnRun(new ExplorationProgress(scenarios, schedules, clock.Elapsed));
         }
         return new InterleaveResult(Stats(), null, false);
     }
 
-    /// <summary>Replays a reproducer exactly and renders the run.</summary>
-    public static (InterleaveReport Report, string Text) Replay(InterleaveReproducer r, int stepBudget = InterleaveRunner.DefaultStepBudget)
+    /// <summary>Replays a reproducer exactly (on the code under test it names) and renders the run.</summary>
+    public static (InterleaveReport Report, string Text) Replay(InterleaveReproducer r, ISystemUnderTest? system = null,
+        int stepBudget = InterleaveRunner.DefaultStepBudget)
     {
-        var replay = new ReplayStrategy(r.Schedule, r.Strategy);
-        replay.PrepareNextIteration();
-        var report = InterleaveRunner.Run(r.Scenario, replay, stepBudget);
+        var engine = InterleavingEngines.Create(r.Engine, r.Strategy);
+        var report = engine.Replay(r.Trace, strict: true, run => InterleaveRunner.Run(system ?? PortSystem.Instance, r.Scenario, engine, run, stepBudget));
         return (report, InterleaveRenderer.Render(report));
     }
 }

@@ -18,6 +18,8 @@ public static class InterleaveRenderer
     public static string DescribeScenario(ConcurrentScenario s)
     {
         var sb = new StringBuilder();
+        if (s.Backend is { } code)
+            sb.Append("code:    ").AppendLine(code);
         sb.Append("model:   ").AppendLine(s.Patches.Count == 0 ? "as released" : "patched: " + string.Join(",", s.Patches));
         sb.Append("faults:  ").AppendLine(s.FaultPlan);
         sb.AppendLine($"setup ({s.Setup.Count} operations, on the driver thread):");
@@ -41,13 +43,15 @@ public static class InterleaveRenderer
     {
         var s = report.Scenario;
         var sb = new StringBuilder();
+        if (s.Backend is { } code)
+            sb.Append("code:    ").AppendLine(code);
         sb.Append("model:   ").AppendLine(s.Patches.Count == 0 ? "as released" : "patched: " + string.Join(",", s.Patches));
         sb.Append("faults:  ").AppendLine(s.FaultPlan);
         sb.AppendLine($"setup ({s.Setup.Count} operations, on the driver thread):");
         for (int i = 0; i < s.Setup.Count; i++)
         {
             string outcome = i < report.SetupSteps.Count ? report.SetupSteps[i].Result.ToString() : "(not run)";
-            bool failed = report.Violation?.Step == i && report.Schedule is null;
+            bool failed = report.Violation?.Step == i && report.Threads is null;
             sb.Append(failed ? " >" : "  ").AppendLine($"{i,3}: {s.Setup[i]}  ->  {outcome}");
         }
         for (int t = 0; t < s.Threads.Count; t++)
@@ -56,19 +60,19 @@ public static class InterleaveRenderer
             for (int j = 0; j < s.Threads[t].Count; j++)
             {
                 var r = t < report.ThreadResults.Count ? report.ThreadResults[t][j] : null;
-                string outcome = r?.ToString() ?? (report.Schedule is null ? "(not run)" : "(did not finish)");
+                string outcome = r?.ToString() ?? (report.Threads is null ? "(not run)" : "(did not finish)");
                 sb.AppendLine($"  {j,3}: {s.Threads[t][j]}  ->  {outcome}");
             }
         }
-        if (report.Schedule is { } run)
+        if (report.Threads is { } run)
         {
-            sb.AppendLine($"interleaving ({run.Decisions} decisions, schedule from {report.Strategy}; step, thread that stopped, where, thread chosen, runnable threads):");
+            sb.AppendLine($"interleaving ({run.Decisions} decisions, schedule from the {report.Engine} engine, {report.Strategy}; step, thread that stopped, where, thread chosen, runnable threads):");
             foreach (var entry in run.Trace)
                 sb.Append("  ").AppendLine(entry.ToString());
             sb.AppendLine($"run:     {run.Outcome}{(run.Message.Length > 0 ? ": " + run.Message : "")}");
         }
         ReportRenderer.AppendOutcome(sb, report.Injected, report.Violation, v => Describe(v, s));
-        sb.Append("reproducer: ").AppendLine(InterleaveReproducerCodec.Encode(new InterleaveReproducer(s, report.Strategy, report.ScheduleChoices)));
+        sb.Append("reproducer: ").AppendLine(InterleaveReproducerCodec.Encode(report.Reproducer));
         return sb.ToString();
     }
 }

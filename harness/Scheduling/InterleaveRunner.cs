@@ -4,78 +4,68 @@ using Iommufd.Faults;
 using Iommufd.Harness.Execution;
 using Iommufd.Harness.Generation;
 using Iommufd.Harness.Oracle;
-using Iommufd.Model.Kernel;
 
 namespace Iommufd.Harness.Scheduling;
 
 /// <summary>What one concurrent run did: the setup steps, each thread's results (null: the
-/// operation did not finish), the controlled run (null if the setup already failed), the first
-/// violation, and the faults injected.</summary>
+/// operation did not finish), how the threads ended (null if the setup already failed), the first
+/// violation, the faults injected, and which engine and strategy chose the schedule.</summary>
 public sealed record InterleaveReport(
     ConcurrentScenario Scenario,
+    string Engine,
     string Strategy,
     IReadOnlyList<StepRecord> SetupSteps,
     IReadOnlyList<IReadOnlyList<StepResult?>> ThreadResults,
-    ScheduleRun? Schedule,
+    ThreadsOutcome? Threads,
     Violation? Violation,
     IReadOnlyList<InjectedFault> Injected)
 {
     public bool Failed => Violation is not null;
-    public IReadOnlyList<int> ScheduleChoices => Schedule?.Schedule ?? [];
+
+    /// <summary>The reproducer of exactly this run.</summary>
+    public InterleaveReproducer Reproducer => new(Scenario, Engine, Strategy, Threads?.EngineTrace ?? "");
 }
 
 /// <summary>
-/// Runs one concurrent scenario under one schedule: a fresh world on a
-/// <see cref="ControlledExecutionContext"/>; the setup on the driver thread with the
-/// <see cref="SpecOracle"/> after every step (a sequential violation there is reported as such);
-/// the threads under the strategy; then, in this order, a crash of a thread, a deadlock, the step
-/// budget, a replay divergence, or any WARN/lockdep/misuse report of the concurrent phase is the
-/// violation. If the threads ran cleanly the world is torn down and the oracle's teardown check
-/// (invariant j: nothing pinned, allocated, stored, mapped or accounted; plus d) decides.
-/// The concurrent phase is reported as step <c>Setup.Count</c>, teardown as step -1.
+/// Runs one concurrent scenario under one schedule of an engine: a fresh world of the code under
+/// test on the engine's execution context; the setup through the <see cref="StepLoop"/> (the
+/// oracle after every step; a sequential violation there is reported as such); the threads under
+/// the engine; then, in this order, a crash of a thread, a deadlock, the step budget, a replay
+/// divergence, or any WARN/lockdep/misuse report of the concurrent phase is the violation. If the
+/// threads ran cleanly the world is torn down and the oracle's teardown check (invariant j:
+/// nothing pinned, allocated, stored, mapped or accounted; plus d) decides. The concurrent phase is
+/// reported as step <c>Setup.Count</c>, teardown as step -1.
 /// </summary>
 public static class InterleaveRunner
 {
     public const int DefaultStepBudget = 20_000;
 
-    /// <summary>Runs <paramref name="scenario"/> under <paramref name="strategy"/>, which must have
-    /// been prepared for this run (<see cref="ISchedulingStrategy.PrepareNextIteration"/>).</summary>
-    /// <remarks>Under a <see cref="ReplayStrategy"/> a run that ends before using every recorded
-    /// decision is a divergence when <paramref name="strictReplay"/> (the shrinker, which replays a
-    /// schedule on a smaller scenario, turns it off and keeps the prefix that was used).</remarks>
-    public static InterleaveReport Run(ConcurrentScenario scenario, ISchedulingStrategy strategy, int stepBudget = DefaultStepBudget,
-        bool strictReplay = true, Func<IOracle>? oracleFactory = null)
+    /// <summary>Runs <paramref name="scenario"/> on the C# port under one schedule of
+    /// <paramref name="prepared"/>, one of our strategies already prepared for this run
+    /// (<see cref="ISchedulingStrategy.PrepareNextIteration"/>).</summary>
+    public static InterleaveReport Run(ConcurrentScenario scenario, ISchedulingStrategy prepared, int stepBudget = DefaultStepBudget)
     {
-        var injector = new FaultInjector(FaultPlanParser.Parse(scenario.FaultPlan));
-        var world = new World(injector, scenario.Patches, c => new ControlledExecutionContext(c));
-        var context = (ControlledExecutionContext)world.Kernel.Exec;
-        var oracle = oracleFactory?.Invoke() ?? new SpecOracle();
-        oracle.Attach(world);
-        var setup = new List<StepRecord>(scenario.Setup.Count);
+        var engine = new ControlledEngine(StrategySpec.Parse(prepared is ReplayStrategy r ? r.RecordedBy : prepared.Name));
+        return Run(PortSystem.Instance, scenario, engine, engine.Schedule(prepared), stepBudget);
+    }
+
+    /// <summary>Runs <paramref name="scenario"/> on <paramref name="system"/> under the schedule
+    /// <paramref name="run"/> stands for.</summary>
+    public static InterleaveReport Run(ISystemUnderTest system, ConcurrentScenario scenario, IInterleavingEngine engine, IScheduledRun run,
+        int stepBudget = DefaultStepBudget, Func<IOracle>? oracleFactory = null)
+    {
+        var loop = new StepLoop(system, scenario.FaultPlan, scenario.Patches, oracleFactory?.Invoke() ?? new SpecOracle(), run.CreateContext);
+        var world = loop.World;
         var results = scenario.Threads.Select(t => new StepResult?[t.Count]).ToArray();
-        InterleaveReport Report(ScheduleRun? run, Violation? v) =>
-            new(scenario, StrategyName(strategy), setup, results, run, v, injector.Injected);
+        InterleaveReport Report(ThreadsOutcome? threads, Violation? v) =>
+            new(scenario, engine.Name, engine.Strategy, loop.Steps, results, threads, v, loop.Injector.Injected);
 
         for (int i = 0; i < scenario.Setup.Count; i++)
-        {
-            injector.BeginStep(i);
-            StepResult result;
-            try
-            {
-                result = world.Apply(scenario.Setup[i]);
-            }
-            catch (Exception e) when (Runner.IsModelFailure(e))
-            {
-                setup.Add(new StepRecord(i, scenario.Setup[i], new StepResult(0, Note: "crashed")));
-                return Report(null, new Violation("crash", i, $"{e.GetType().Name}: {e.Message}", Runner.Describe(e)));
-            }
-            setup.Add(new StepRecord(i, scenario.Setup[i], result));
-            if (oracle.AfterStep(i, scenario.Setup[i], result).FirstOrDefault() is { } v)
+            if (loop.Step(i, scenario.Setup[i]) is { } v)
                 return Report(null, v);
-        }
 
         int phase = scenario.Setup.Count;
-        injector.BeginStep(phase);
+        loop.Injector.BeginStep(phase);
         int checksBefore = world.Kernel.Checks.Count;
         var bodies = scenario.Threads.Select((ops, t) => (Action)(() =>
         {
@@ -85,36 +75,21 @@ public static class InterleaveRunner
                 results[t][j] = world.Apply(ops[j]);
             }
         })).ToArray();
-        var run = context.Run(bodies, strategy, stepBudget);
+        var threads = run.RunThreads(bodies, stepBudget);
         var fired = world.Kernel.Checks.Violations.Skip(checksBefore).ToList();
 
-        Violation? found = run.Outcome switch
+        Violation? found = threads.Outcome switch
         {
-            ScheduleOutcome.Crash when !Runner.IsModelFailure(run.Failure!) => Rethrow(run.Failure!),
-            ScheduleOutcome.Crash => new Violation("crash", phase,
-                $"{run.Failure!.GetType().Name}: {run.Failure.Message} (thread T{run.CrashedThread})", Runner.Describe(run.Failure)),
-            ScheduleOutcome.Deadlock => new Violation("deadlock", phase, $"Deadlock in hung_task: {run.Message}"),
-            ScheduleOutcome.StepBudget => new Violation("step-budget", phase, run.Message),
-            ScheduleOutcome.Divergence => new Violation("divergence", phase, run.Message),
+            ScheduleOutcome.Crash when !StepLoop.IsModelFailure(threads.Failure!) => Rethrow(threads.Failure!),
+            ScheduleOutcome.Crash => StepLoop.Crash(phase, threads.Failure!, $" (thread T{threads.CrashedThread})"),
+            ScheduleOutcome.Deadlock => new Violation("deadlock", phase, $"Deadlock in hung_task: {threads.Message}"),
+            ScheduleOutcome.StepBudget => new Violation("step-budget", phase, threads.Message),
+            ScheduleOutcome.Divergence => new Violation("divergence", phase, threads.Message),
             _ when fired.FirstOrDefault() is { } c => new Violation("h", phase, $"{c.Kind} in {c.Function}: {c.Message}"),
-            _ when strictReplay && strategy is ReplayStrategy r && run.Schedule.Count < r.Recorded.Count => new Violation("divergence", phase,
-                $"the run ended after {run.Schedule.Count} of the {r.Recorded.Count} recorded decisions"),
+            _ when threads.RecordUnused is { } unused => new Violation("divergence", phase, unused),
             _ => null,
         };
-        if (found is not null)
-            return Report(run, found);
-
-        try
-        {
-            injector.BeginStep(-1);
-            world.TearDown();
-            found = oracle.AfterTeardown().FirstOrDefault();
-        }
-        catch (Exception e) when (Runner.IsModelFailure(e))
-        {
-            found = new Violation("crash", -1, $"{e.GetType().Name}: {e.Message}", Runner.Describe(e));
-        }
-        return Report(run, found);
+        return Report(threads, found ?? loop.TearDown());
     }
 
     private static Violation Rethrow(Exception e)
@@ -122,8 +97,4 @@ public static class InterleaveRunner
         ExceptionDispatchInfo.Capture(e).Throw();
         throw e; // not reached
     }
-
-    /// <summary>The strategy a schedule came from (a replay names the strategy that recorded it).</summary>
-    public static string StrategyName(ISchedulingStrategy s) => s is ReplayStrategy r ? r.RecordedBy : s.Name;
-
 }

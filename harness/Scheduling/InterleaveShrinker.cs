@@ -1,28 +1,29 @@
 // SPDX-License-Identifier: GPL-2.0-only
+using Iommufd.Harness.Execution;
 using Iommufd.Harness.Generation;
 using Iommufd.Harness.Oracle;
 
 namespace Iommufd.Harness.Scheduling;
 
-/// <summary>The smallest failing concurrent scenario found, the schedule that shows it, the
+/// <summary>The smallest failing concurrent scenario found, the engine trace that shows it, the
 /// violation, and the runs spent.</summary>
-public sealed record InterleaveShrinkResult(ConcurrentScenario Scenario, IReadOnlyList<int> Schedule, Violation Violation, int Runs);
+public sealed record InterleaveShrinkResult(ConcurrentScenario Scenario, string Trace, Violation Violation, int Runs);
 
 /// <summary>
 /// Greedy, deterministic shrinking of a failing concurrent scenario: drop a whole thread, then
 /// single operations of the threads, then single setup operations, repeated until nothing more
 /// goes. A candidate is kept when it shows the same failure (<see cref="Violation.SameFailure"/>):
-/// first under a replay of the current schedule (the prefix it still fits), otherwise under a
-/// fresh search of up to <paramref name="searchSchedules"/> schedules of the original strategy.
+/// first under a loose replay of the current trace (the engine follows it while it fits),
+/// otherwise under a fresh search of up to <paramref name="searchSchedules"/> schedules of the engine.
 /// </summary>
-public sealed class InterleaveShrinker(StrategySpec strategy, ulong seed, int budget = 1000, int searchSchedules = 25,
-    int stepBudget = InterleaveRunner.DefaultStepBudget, CancellationToken cancel = default)
+public sealed class InterleaveShrinker(ISystemUnderTest system, IInterleavingEngine engine, ulong seed, int budget = 1000,
+    int searchSchedules = 25, int stepBudget = InterleaveRunner.DefaultStepBudget, CancellationToken cancel = default)
 {
     private int runs;
 
-    public InterleaveShrinkResult Shrink(ConcurrentScenario scenario, IReadOnlyList<int> schedule, Violation violation)
+    public InterleaveShrinkResult Shrink(ConcurrentScenario scenario, string trace, Violation violation)
     {
-        var best = (Scenario: scenario, Schedule: schedule, Violation: violation);
+        var best = (Scenario: scenario, Trace: trace, Violation: violation);
         bool progress = true;
         while (progress && runs < budget && !cancel.IsCancellationRequested)
         {
@@ -31,34 +32,37 @@ public sealed class InterleaveShrinker(StrategySpec strategy, ulong seed, int bu
             {
                 if (runs >= budget || cancel.IsCancellationRequested)
                     break;
-                if (Try(candidate, best.Schedule, violation) is { } found)
+                if (Try(candidate, best.Trace, violation) is { } found)
                 {
-                    best = (candidate, found.ScheduleChoices, found.Violation!);
+                    best = (candidate, found.Reproducer.Trace, found.Violation!);
                     progress = true;
                     break;
                 }
             }
         }
-        return new InterleaveShrinkResult(best.Scenario, best.Schedule, best.Violation, runs);
+        return new InterleaveShrinkResult(best.Scenario, best.Trace, best.Violation, runs);
     }
 
-    private InterleaveReport? Try(ConcurrentScenario candidate, IReadOnlyList<int> schedule, Violation original)
+    private InterleaveReport Run(ConcurrentScenario candidate, IScheduledRun run) =>
+        InterleaveRunner.Run(system, candidate, engine, run, stepBudget);
+
+    private InterleaveReport? Try(ConcurrentScenario candidate, string trace, Violation original)
     {
-        var replay = new ReplayStrategy(schedule, strategy.Name);
-        replay.PrepareNextIteration();
         runs++;
-        var report = InterleaveRunner.Run(candidate, replay, stepBudget, strictReplay: false);
+        var report = engine.Replay(trace, strict: false, run => Run(candidate, run));
         if (report.Violation is { } v && original.SameFailure(v))
             return report;
-        var search = strategy.Create(SeedMix.Derive(seed, (ulong)runs));
-        for (int i = 0; i < searchSchedules && runs < budget && !cancel.IsCancellationRequested && search.PrepareNextIteration(); i++)
-        {
-            runs++;
-            report = InterleaveRunner.Run(candidate, search, stepBudget);
-            if (report.Violation is { } w && original.SameFailure(w))
-                return report;
-        }
-        return null;
+        int left = Math.Min(searchSchedules, budget - runs);
+        if (left <= 0 || cancel.IsCancellationRequested)
+            return null;
+        var search = engine.Explore(SeedMix.Derive(seed, (ulong)runs), left,
+            run =>
+            {
+                var r = Run(candidate, run);
+                return r.Violation is { } w && original.SameFailure(w) ? r : r with { Violation = null };
+            }, cancel);
+        runs += search.Schedules;
+        return search.Failure;
     }
 
     /// <summary>Smaller scenarios: without one thread, without one thread operation, without one setup operation.</summary>

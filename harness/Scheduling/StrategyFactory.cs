@@ -20,6 +20,19 @@ public sealed record StrategySpec(string Name, int Depth = 2, int Bound = 2)
         _ => throw new ArgumentException($"unknown strategy '{Name}' (known: {string.Join(", ", Names)})", nameof(Name)),
     };
 
+    /// <summary>The spec a <see cref="ToString"/> text (or a bare name) stands for.</summary>
+    public static StrategySpec Parse(string text)
+    {
+        var m = System.Text.RegularExpressions.Regex.Match(text, @"^([a-z-]+)(?: \((?:d|c)(?:=|<=)(\d+)\))?$");
+        if (!m.Success || !IsKnown(m.Groups[1].Value))
+            throw new FormatException($"'{text}' names no strategy (known: {string.Join(", ", Names)})");
+        string name = m.Groups[1].Value;
+        if (!m.Groups[2].Success)
+            return new StrategySpec(name);
+        int n = int.Parse(m.Groups[2].Value, System.Globalization.CultureInfo.InvariantCulture);
+        return name == "pct" ? new StrategySpec(name, Depth: n) : new StrategySpec(name, Bound: n);
+    }
+
     public override string ToString() => Name switch
     {
         "pct" => $"pct (d={Depth})",

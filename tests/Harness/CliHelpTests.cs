@@ -37,7 +37,7 @@ public class CliHelpTests
     [Fact]
     public void Every_description_is_made_of_full_sentences()
     {
-        var root = Program.BuildCommand(new CliContext(TextWriter.Null, TextWriter.Null, default, Backends.Create()));
+        var root = Program.BuildCommand(new CliContext(TextWriter.Null, TextWriter.Null, default, CliServices.Default));
         var described = new List<(string Name, string? Text)> { (root.Name, root.Description) };
         foreach (var command in root.Subcommands)
         {

@@ -15,11 +15,11 @@ public static class CliTestSupport
 {
     public static CliRun Run(params string[] args) => Run(default, null, args);
 
-    public static CliRun Run(CancellationToken cancel, IExplorationBackend? backend, params string[] args)
+    public static CliRun Run(CancellationToken cancel, CliServices? services, params string[] args)
     {
         var output = new StringWriter { NewLine = "\n" };
         var error = new StringWriter { NewLine = "\n" };
-        int code = Program.Run(args, output, error, cancel, backend);
+        int code = Program.Run(args, output, error, cancel, services);
         return new CliRun(code, output.ToString(), error.ToString());
     }
 

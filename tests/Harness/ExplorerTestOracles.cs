@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0-only
 using Iommufd.Harness.Execution;
+using Iommufd.Harness.Exploration;
 using Iommufd.Harness.Generation;
 using Iommufd.Harness.Oracle;
 
@@ -23,4 +24,13 @@ internal sealed class SyntheticOracle(int threshold) : IOracle
     }
 
     public IReadOnlyList<Violation> AfterTeardown() => [];
+}
+
+/// <summary>Records what an exploration told its observer.</summary>
+internal sealed class RecordingObserver : IExplorationObserver
+{
+    public List<ExplorationProgress> Runs { get; } = [];
+    public List<FoundFailure> Found { get; } = [];
+    public void OnRun(ExplorationProgress progress) => Runs.Add(progress);
+    public void OnFound(FoundFailure found) => Found.Add(found);
 }

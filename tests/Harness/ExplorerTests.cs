@@ -103,15 +103,31 @@ public class ExplorerTests
     [Fact]
     public void A_time_budget_stops_the_exploration_and_progress_is_reported()
     {
-        var reports = new List<ExploreProgress>();
+        var observer = new RecordingObserver();
         var result = new Explorer(() => new NullOracle()).Explore(Quick(9, 0) with
         {
-            TimeBudget = TimeSpan.FromMilliseconds(300), ProgressEvery = 1, Progress = reports.Add,
+            TimeBudget = TimeSpan.FromMilliseconds(300), Observer = observer,
         });
         Assert.True(result.Stats.Sequences > 0);
-        Assert.True(reports.Count >= 2);
-        Assert.True(reports[^1].Done);
-        Assert.Equal(result.Stats.Sequences, reports[^1].Sequences);
+        Assert.Equal(result.Stats.Sequences, observer.Runs.Count);
+        Assert.Equal(Enumerable.Range(1, result.Stats.Sequences).Select(i => (long)i), observer.Runs.Select(p => p.Runs));
+        Assert.Empty(observer.Found);
+    }
+
+    [Fact]
+    public void The_observer_hears_of_a_failure_before_it_is_shrunk()
+    {
+        var observer = new RecordingObserver();
+        var result = new Explorer(() => new SyntheticOracle(3)).Explore(Quick(4, 400) with { Observer = observer });
+        var finding = Assert.IsType<Finding>(result.Finding);
+        var found = Assert.Single(observer.Found);
+        Assert.Equal(ReproducerCodec.Encode(finding.Original), found.Reproducer);
+        Assert.Equal(finding.OriginalViolation, found.Violation);
+    }
+
+    [Fact]
+    public void An_exploration_without_a_budget_is_refused()
+    {
         Assert.Throws<ArgumentException>(() => new Explorer(() => new NullOracle()).Explore(Quick(1, 0)));
     }
 

@@ -57,7 +57,7 @@ public class InterleaveCliTests
             Assert.Equal(1, replay.Code);
             Assert.Equal(printed, replay.Out);
             string line = File.ReadAllLines(file).First(l => !l.StartsWith('#'));
-            Assert.StartsWith("iommufd-sched1:", line);
+            Assert.StartsWith("iommufd-sched2:", line);
             Assert.Equal(replay.Out, Run("replay", line).Out);
         }
         finally

@@ -4,6 +4,7 @@ using FsCheck.Fluent;
 using Iommufd.Harness.Execution;
 using Iommufd.Harness.Generation;
 using Iommufd.Harness.Oracle;
+using Iommufd.Harness.Repro;
 using Iommufd.Harness.Scheduling;
 using Iommufd.Model.Port;
 using Iommufd.Tests.Harness;
@@ -28,6 +29,10 @@ public class InterleaveTests
         new CreateAccess(0),
     ];
 
+    /// <summary>A reproducer of our engine with a schedule of thread ids and no sites.</summary>
+    private static InterleaveReproducer Repro(ConcurrentScenario s, string strategy, params int[] choices) =>
+        new(s, ControlledEngine.EngineName, strategy, new ControlledTrace(choices, null).Encode());
+
     private static List<InterleaveReport> AllSchedules(ConcurrentScenario s, int bound, int max = 400)
     {
         var strategy = new PreemptionBoundedDfsStrategy(bound);
@@ -51,7 +56,7 @@ public class InterleaveTests
         {
             var a = ConcurrentScenarioGenerator.Generate(seed);
             var b = ConcurrentScenarioGenerator.Generate(seed);
-            Assert.Equal(InterleaveReproducerCodec.Encode(new(a, "x", [])), InterleaveReproducerCodec.Encode(new(b, "x", [])));
+            Assert.Equal(InterleaveReproducerCodec.Encode(Repro(a, "pct")), InterleaveReproducerCodec.Encode(Repro(b, "pct")));
             Assert.InRange(a.Threads.Count, 2, 3);
             Assert.All(a.Threads, t => Assert.InRange(t.Count, 1, 3));
             foreach (var op in a.Threads.SelectMany(t => t))
@@ -61,8 +66,8 @@ public class InterleaveTests
             }
         }
         Assert.Equal(allowed.Length, seen.Count);
-        Assert.NotEqual(InterleaveReproducerCodec.Encode(new(ConcurrentScenarioGenerator.Generate(1), "x", [])),
-            InterleaveReproducerCodec.Encode(new(ConcurrentScenarioGenerator.Generate(2), "x", [])));
+        Assert.NotEqual(InterleaveReproducerCodec.Encode(Repro(ConcurrentScenarioGenerator.Generate(1), "pct")),
+            InterleaveReproducerCodec.Encode(Repro(ConcurrentScenarioGenerator.Generate(2), "pct")));
     }
 
     [Fact]
@@ -114,9 +119,9 @@ public class InterleaveTests
         var reports = AllSchedules(s, 1, 2000);
         Assert.True(reports.Count > 20);
         Assert.All(reports, r => Assert.True(r.Violation is null, r.Violation?.ToString()));
-        Assert.All(reports, r => Assert.Equal(ScheduleOutcome.Completed, r.Schedule!.Outcome));
+        Assert.All(reports, r => Assert.Equal(ScheduleOutcome.Completed, r.Threads!.Outcome));
         // The threads really interleave inside the operations.
-        Assert.Contains(reports, r => r.Schedule!.Trace.Any(t => t.Chosen != t.From && t.Runnable.Contains(t.From) && t.From != 0));
+        Assert.Contains(reports, r => r.Threads!.Trace.Any(t => t.Chosen != t.From && t.Runnable.Contains(t.From) && t.From != 0));
     }
 
     [Fact]
@@ -132,7 +137,7 @@ public class InterleaveTests
         var reports = AllSchedules(s, 1);
         Assert.All(reports, r => Assert.True(r.Violation is null, r.Violation?.ToString()));
         Assert.All(reports, r => Assert.All(r.ThreadResults, t => Assert.Equal(0, t[0]!.Rc)));
-        Assert.Contains(reports, r => r.Schedule!.Trace.Any(t => t.Site == "copy_to_user" && t.Chosen != t.From && t.Runnable.Contains(t.From)));
+        Assert.Contains(reports, r => r.Threads!.Trace.Any(t => t.Site == "copy_to_user" && t.Chosen != t.From && t.Runnable.Contains(t.From)));
     }
 
     [Fact]
@@ -155,7 +160,7 @@ public class InterleaveTests
         // releases iova_rwsem, T2 runs to its end, then T1 does its bookkeeping.
         Assert.Contains(reports, r =>
         {
-            var trace = r.Schedule!.Trace.ToList();
+            var trace = r.Threads!.Trace.ToList();
             int split = trace.FindIndex(t => t.From == 1 && t.Site == "release io_pagetable.iova_rwsem");
             int t2Done = trace.FindIndex(t => t.From == 2 && t.Site == "finish");
             return split >= 0 && split < t2Done && trace[split].Chosen == 2;
@@ -219,13 +224,14 @@ public class InterleaveTests
         var report = InterleaveRunner.Run(s, random);
         Assert.NotNull(report.Violation);
 
-        var shrunk = new InterleaveShrinker(new StrategySpec("random"), 3).Shrink(s, report.ScheduleChoices, report.Violation!);
+        var shrunk = new InterleaveShrinker(PortSystem.Instance, new ControlledEngine(new StrategySpec("random")), 3)
+            .Shrink(s, report.Reproducer.Trace, report.Violation!);
         Assert.True(report.Violation!.SameFailure(shrunk.Violation));
         Assert.True(shrunk.Scenario.OperationCount < s.OperationCount);
         Assert.Single(shrunk.Scenario.Threads);
         Assert.Equal([ops[^1]], shrunk.Scenario.Threads[0]);
 
-        var repro = new InterleaveReproducer(shrunk.Scenario, "random", shrunk.Schedule);
+        var repro = new InterleaveReproducer(shrunk.Scenario, ControlledEngine.EngineName, "random", shrunk.Trace);
         var (first, text) = InterleaveExplorer.Replay(InterleaveReproducerCodec.Decode(InterleaveReproducerCodec.Encode(repro)));
         Assert.True(shrunk.Violation.SameFailure(first.Violation!));
         Assert.Equal(text, InterleaveExplorer.Replay(repro).Text);
@@ -237,13 +243,52 @@ public class InterleaveTests
         var s = new ConcurrentScenario(AllPatches, "none", MappedWithAccess, [[new UnmapArea(0)], [new DetachDomain(0)]]);
         var random = new RandomWalkStrategy(1);
         random.PrepareNextIteration();
-        var schedule = InterleaveRunner.Run(s, random).ScheduleChoices;
-        var (longer, _) = InterleaveExplorer.Replay(new InterleaveReproducer(s, "random", [.. schedule, 1, 2]));
+        var recorded = ControlledTrace.Decode(InterleaveRunner.Run(s, random).Reproducer.Trace);
+        var schedule = recorded.Choices;
+        var sites = recorded.Sites!;
+        InterleaveReproducer With(IReadOnlyList<int> choices, IReadOnlyList<string>? at) =>
+            new(s, ControlledEngine.EngineName, "random", new ControlledTrace(choices, at).Encode());
+        var (longer, _) = InterleaveExplorer.Replay(With([.. schedule, 1, 2], [.. sites, "start", "start"]));
         Assert.Equal("divergence", longer.Violation?.Invariant);
-        var (wrong, _) = InterleaveExplorer.Replay(new InterleaveReproducer(s, "random", schedule.Select(t => 3 - t).ToArray()));
+        var (wrong, _) = InterleaveExplorer.Replay(With(schedule.Select(t => 3 - t).ToArray(), sites));
         Assert.Equal("divergence", wrong.Violation?.Invariant);
-        var (exact, _) = InterleaveExplorer.Replay(new InterleaveReproducer(s, "random", schedule));
+        var (exact, _) = InterleaveExplorer.Replay(With(schedule, sites));
         Assert.Null(exact.Violation);
+        // Without sites (an iommufd-sched1 record) the same choices replay as well.
+        Assert.Null(InterleaveExplorer.Replay(With(schedule, null)).Report.Violation);
+    }
+
+    [Fact]
+    public void A_replay_that_reaches_another_site_fails_naming_both()
+    {
+        var s = new ConcurrentScenario(AllPatches, "none", MappedWithAccess, [[new UnmapArea(0)], [new DetachDomain(0)]]);
+        var random = new RandomWalkStrategy(1);
+        random.PrepareNextIteration();
+        var recorded = ControlledTrace.Decode(InterleaveRunner.Run(s, random).Reproducer.Trace);
+        int k = recorded.Sites!.Count / 2;
+        var sites = recorded.Sites.Select((site, i) => i == k ? "acquire some.other_lock" : site).ToArray();
+        var (report, text) = InterleaveExplorer.Replay(new InterleaveReproducer(s, ControlledEngine.EngineName, "random",
+            new ControlledTrace(recorded.Choices, sites).Encode()));
+        var v = Assert.IsType<Violation>(report.Violation);
+        Assert.Equal("divergence", v.Invariant);
+        Assert.Contains($"decision {k} is taken at {recorded.Sites[k]}, but the record took it at acquire some.other_lock", v.Message);
+        Assert.Contains("divergence", text);
+    }
+
+    [Fact]
+    public void An_iommufd_sched1_reproducer_still_decodes_and_replays()
+    {
+        // Written by the previous version: scenario, strategy and thread ids, no sites.
+        var s = new ConcurrentScenario(AllPatches, "none", MappedWithAccess, [[new UnmapArea(0)], [new DetachDomain(0)]]);
+        var random = new RandomWalkStrategy(1);
+        random.PrepareNextIteration();
+        var recorded = ControlledTrace.Decode(InterleaveRunner.Run(s, random).Reproducer.Trace);
+        string sched1 = ReproducerPacking.Pack(InterleaveReproducerCodec.Sched1Prefix, new { Scenario = s, Strategy = "random", Schedule = recorded.Choices });
+        var r = InterleaveReproducerCodec.Decode(sched1);
+        Assert.Equal(ControlledEngine.EngineName, r.Engine);
+        Assert.Equal(recorded.Choices, ControlledTrace.Decode(r.Trace).Choices);
+        Assert.Null(ControlledTrace.Decode(r.Trace).Sites);
+        Assert.Null(InterleaveExplorer.Replay(r).Report.Violation);
     }
 
     // ---- reproducers ---------------------------------------------------------------------------
@@ -251,15 +296,15 @@ public class InterleaveTests
     [Fact]
     public void Reproducer_RoundTrips_AndBadInputIsAClearFormatError()
     {
-        var r = new InterleaveReproducer(ConcurrentScenarioGenerator.Generate(5), "pct", [1, 2, 2, 1]);
+        var r = Repro(ConcurrentScenarioGenerator.Generate(5), "pct", 1, 2, 2, 1);
         string text = InterleaveReproducerCodec.Encode(r);
-        Assert.StartsWith("iommufd-sched1:", text);
+        Assert.StartsWith("iommufd-sched2:", text);
         Assert.Equal(text, InterleaveReproducerCodec.Encode(InterleaveReproducerCodec.Decode(text)));
 
-        Assert.Contains("starts with 'iommufd-sched1:'", Assert.Throws<FormatException>(() => InterleaveReproducerCodec.Decode("iommufd1:abc")).Message);
-        Assert.Contains("base64url", Assert.Throws<FormatException>(() => InterleaveReproducerCodec.Decode("iommufd-sched1:a!b")).Message);
+        Assert.Contains("starts with 'iommufd-sched2:'", Assert.Throws<FormatException>(() => InterleaveReproducerCodec.Decode("iommufd1:abc")).Message);
+        Assert.Contains("base64url", Assert.Throws<FormatException>(() => InterleaveReproducerCodec.Decode("iommufd-sched2:a!b")).Message);
         Assert.Contains("corrupt", Assert.Throws<FormatException>(() => InterleaveReproducerCodec.Decode("iommufd-sched1:AAAA")).Message);
-        string badThread = InterleaveReproducerCodec.Encode(r with { Schedule = [1, 7] });
+        string badThread = InterleaveReproducerCodec.Encode(r with { Trace = new ControlledTrace([1, 7], null).Encode() });
         Assert.Contains("threads the scenario does not have", Assert.Throws<FormatException>(() => InterleaveReproducerCodec.Decode(badThread)).Message);
     }
 }
