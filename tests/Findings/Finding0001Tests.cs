@@ -2,6 +2,8 @@
 using Iommufd.Faults;
 using Iommufd.Harness.Execution;
 using Iommufd.Harness.Generation;
+using Iommufd.Harness.Oracle;
+using Iommufd.Tests.Harness;
 using Iommufd.Model.Kernel;
 using Iommufd.Model.Port;
 using Iommufd.Model.Patches;
@@ -51,6 +53,14 @@ public class Finding0001Tests
         bool pinsWrong = crash is null && w.Pins.Single().Pfns.Any(pfn => w.Kernel.Phys.PinCount(pfn) != 1);
         Assert.True(crash is not null || pinsWrong || w.Kernel.Checks.Count > 0,
             "the v6.2 carry defect no longer reproduces: did the port change?");
+    }
+
+    [Fact]
+    public void As_released_the_oracle_reports_it_and_the_reproducer_replays_to_the_same_failure()
+    {
+        var report = Runner.Run(new Scenario([], "none", Reproducer), () => new SpecOracle());
+        ExpectedFailure.Replays(report);
+        Assert.Null(Runner.Run(new Scenario(ModelPatches.Finding0001, "none", Reproducer), () => new SpecOracle()).Violation);
     }
 
     [Fact]

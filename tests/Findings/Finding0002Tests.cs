@@ -2,6 +2,8 @@
 using Iommufd.Faults;
 using Iommufd.Harness.Execution;
 using Iommufd.Harness.Generation;
+using Iommufd.Harness.Oracle;
+using Iommufd.Tests.Harness;
 using Iommufd.Model.Kernel;
 using Iommufd.Model.Port;
 using Iommufd.Model.Patches;
@@ -35,6 +37,22 @@ public class Finding0002Tests
         Assert.Equal(0UL, w.Pages(w.PagesList.Single().Id).NPages);
         Assert.Equal(-KernelApi.EOVERFLOW, map.Rc);
         Assert.Contains(w.Kernel.Checks.Violations, v => v.Kind == CheckKind.Warn && v.Function == "iopt_insert_area");
+    }
+
+    [Fact]
+    public void As_released_the_oracle_reports_the_WARN_and_the_reproducer_replays_to_the_same_failure()
+    {
+        const ulong uptr = 0x10_0000_0002UL;
+        Op[] ops =
+        [
+            new MapUserMemory(0, [new Segment(SegmentKind.Run, 1)]),
+            new CreatePages(0, uptr, Length, true, 0, RawUptr: true),
+            new CreateIopt(),
+            new MapArea(0, 0, uptr % KernelApi.PAGE_SIZE, Length, 0x1000, true),
+        ];
+        var v = ExpectedFailure.Replays(Runner.Run(new Scenario([], "none", ops), () => new SpecOracle()));
+        Assert.Contains("iopt_insert_area", v.Message);
+        Assert.Null(Runner.Run(new Scenario([ModelPatches.AllocPagesNpagesOverflow], "none", ops), () => new SpecOracle()).Violation);
     }
 
     [Fact]

@@ -2,6 +2,7 @@
 using Iommufd.Harness.Execution;
 using Iommufd.Harness.Generation;
 using Iommufd.Harness.Oracle;
+using Iommufd.Tests.Harness;
 using Iommufd.Model.Port;
 using Iommufd.Model.Patches;
 
@@ -29,7 +30,7 @@ public class SelftestMockTagsTests
     {
         var report = Runner.Run(Reproducer(), () => new SpecOracle());
         Assert.All(report.Steps, s => Assert.Equal(0, s.Result.Rc));
-        var v = Assert.IsType<Violation>(report.Violation);
+        var v = ExpectedFailure.Replays(report);
         Assert.Equal("h", v.Invariant);
         Assert.Contains("did not start a map", v.Message);
     }

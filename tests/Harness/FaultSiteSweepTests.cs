@@ -223,6 +223,7 @@ public class FaultSiteSweepTests(SiteSweepCache cache, ITestOutputHelper output)
             Assert.All(failing, r => Assert.True(row.Defect.Matches(r.Report.Violation!),
                 $"{site}: {r.Plan} is not the known defect '{row.Defect.Name}' but {r.Report.Violation} " +
                 ReproducerCodec.Encode(r.Report.Scenario)));
+            Assert.All(failing, r => ExpectedFailure.Replays(r.Report));
         }
     }
 
@@ -237,6 +238,7 @@ public class FaultSiteSweepTests(SiteSweepCache cache, ITestOutputHelper output)
         Assert.NotEmpty(failing);
         Assert.All(failing, r => Assert.True(FillDomainsUnpinBeforeUnmap.Matches(r.Report.Violation!),
             $"{r.Plan}: {r.Report.Violation} {ReproducerCodec.Encode(r.Report.Scenario)}"));
+        Assert.All(failing, r => ExpectedFailure.Replays(r.Report));
     }
 
     /// <summary>Over every scenario of this file, each run that ends in a violation (whichever site
